@@ -1,0 +1,370 @@
+"""Churn signals: a customer on the way out, or about to fall out by accident.
+
+State-derived signals (cancel scheduled, trial ending without a card, card expiring) are merged
+into one finding per live subscription and clear when the state does; cancellations and
+downgrades are event-derived (they happened) and stay until an operator resolves them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rules.context import RuleContext
+from rules.events import BillingEvent
+from rules.findings import (
+    Finding,
+    RecommendedAction,
+    RevenueImpact,
+    evidence_of,
+    format_money,
+    format_time,
+    severity_for_mrr,
+    with_contract_check,
+)
+from rules.model import Subscription
+from rules.parsing import parse_subscription, parse_subscription_items
+
+DAY = 86_400
+
+# Cancellation feedback that says the product let the customer down.
+PRODUCT_FAILURE_FEEDBACK = {
+    "missing_features": "missing_features",
+    "low_quality": "low_quality",
+    "too_complex": "too_complex",
+    "customer_service": "poor_support",
+}
+# Feedback that cannot decide a bucket on its own: ask the question instead of guessing.
+# (too_expensive could be pricing or unseen value; unused could be onboarding or no need.)
+UNDECIDED_FEEDBACK_QUESTIONS = {
+    "too_expensive": "Is the price itself the problem, or did the plan not deliver enough value "
+    "for it? Would a smaller plan fit?",
+    "unused": "Did you stop using it because getting started was hard, or because the need "
+    "went away?",
+    "switched_service": "Which service did you switch to, and what does it do that we don't?",
+    "other": "What made you cancel?",
+}
+# A comment that points at a missing self-serve path (had to ask support to cancel, etc.).
+_SELF_SERVE_HINT = re.compile(
+    r"(cancel|unsubscribe|downgrade|billing|invoice)"
+    r".*(couldn'?t|could not|can'?t|cannot|no way|how to|where|find|email|support|contact)"
+    r"|(couldn'?t|could not|can'?t|cannot|no way|how to|where|find)"
+    r".*(cancel|unsubscribe|downgrade)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationReading:
+    """How a cancellation's details map to a bucket, with the question when they cannot."""
+
+    classification: str
+    question: str | None
+    product_gaps: tuple[str, ...]
+    because: str
+
+
+def read_cancellation(sub: Subscription) -> CancellationReading:
+    """Map ``cancellation_details`` to a classification; undecidable feedback gets a question."""
+    reason, feedback, comment = (
+        sub.cancellation_reason,
+        sub.cancellation_feedback,
+        sub.cancellation_comment,
+    )
+    if reason == "payment_failed":
+        return CancellationReading(
+            "failed_payment",
+            None,
+            ("no_dunning_emails",),
+            "Stripe canceled it after failed payments",
+        )
+    if feedback in PRODUCT_FAILURE_FEEDBACK:
+        return CancellationReading(
+            "product_failure",
+            None,
+            (PRODUCT_FAILURE_FEEDBACK[feedback],),
+            f"the customer's feedback is {feedback}",
+        )
+    if comment and _SELF_SERVE_HINT.search(comment):
+        return CancellationReading(
+            "missing_self_serve",
+            None,
+            ("no_cancel_flow",),
+            f"the comment ({comment!r}) says they could not manage it themselves",
+        )
+    question = UNDECIDED_FEEDBACK_QUESTIONS.get(feedback or "", "Why are you leaving?")
+    if comment:
+        question = f"{question} (they wrote: {comment!r})"
+    because = f"the feedback is {feedback}" if feedback else "no cancellation feedback was given"
+    return CancellationReading("unclassified", question, (), because)
+
+
+def card_expires_at(month: int | None, year: int | None) -> int | None:
+    """The first second after a card's expiry month (cards work through their last month)."""
+    if month is None or year is None or not 1 <= month <= 12 or not 1970 <= year <= 9998:
+        return None
+    next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return int(next_month.timestamp())
+
+
+def _current_card(ctx: RuleContext, customer_id: str) -> tuple[int, str, str] | None:
+    """(expires_at, label, event id) of the card renewals will use, best known."""
+    candidates: list[tuple[int, int, str, str]] = []
+    charges = [
+        c for c in ctx.snapshot.charges if c.customer_id == customer_id and c.status == "succeeded"
+    ]
+    if charges:
+        latest = max(charges, key=lambda c: (c.created or 0, c.id))
+        expires = card_expires_at(latest.card_exp_month, latest.card_exp_year)
+        if expires is not None:
+            label = f"{latest.card_brand or 'card'} ending {latest.card_last4 or '????'}"
+            candidates.append((latest.created or 0, expires, label, latest.event_id))
+    for method in ctx.snapshot.payment_methods:
+        if method.customer_id != customer_id or method.detached:
+            continue
+        expires = card_expires_at(method.card_exp_month, method.card_exp_year)
+        if expires is not None:
+            label = f"{method.card_brand or 'card'} ending {method.card_last4 or '????'}"
+            candidates.append((method.created or 0, expires, label, method.event_id))
+    if not candidates:
+        return None
+    _, expires, label, event_id = max(candidates)
+    return expires, label, event_id
+
+
+def find_churn_state(ctx: RuleContext) -> list[Finding]:
+    """One finding per live subscription with any state-derived churn signal."""
+    findings = []
+    for sub in ctx.snapshot.subscriptions:
+        if sub.is_live and sub.customer_id:
+            finding = _state_finding(ctx, sub, sub.customer_id)
+            if finding is not None:
+                findings.append(finding)
+    return findings
+
+
+def _state_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Finding | None:
+    config = ctx.config
+    signals: list[str] = []
+    evidence: list[str] = [sub.event_id]
+    notes: list[str] = []
+    cancel_scheduled = sub.cancel_at_period_end or sub.cancel_at is not None
+    if cancel_scheduled:
+        signals.append("cancel_at_period_end" if sub.cancel_at_period_end else "cancel_at")
+        ends = sub.cancel_at or sub.current_period_end
+        notes.append(f"it is set to cancel at {format_time(ends)}")
+    customer = ctx.customer(customer_id)
+    trial_end = sub.trial_end
+    if (
+        not cancel_scheduled
+        and sub.status == "trialing"
+        and trial_end is not None
+        and ctx.as_of < trial_end <= ctx.as_of + config.trial_ending_days * DAY
+        and customer is not None
+        and customer.has_default_payment_method is False
+        and sub.default_payment_method is None
+    ):
+        signals.append("trial_ending_no_payment_method")
+        evidence.append(customer.event_id)
+        notes.append(f"its trial ends {format_time(trial_end)} with no payment method on file")
+    card = _current_card(ctx, customer_id)
+    if card is not None and card[0] - ctx.as_of <= config.card_expiring_days * DAY:
+        expires, label, event_id = card
+        signals.append("card_expired" if expires <= ctx.as_of else "card_expiring")
+        evidence.append(event_id)
+        notes.append(f"the {label} expires {format_time(expires)}")
+    if not signals:
+        return None
+    mrr = sub.monthly_amount_minor
+    verify = ctx.verify_contract(sub)
+    if cancel_scheduled:
+        reading = read_cancellation(sub)
+        action = RecommendedAction(
+            type="contact_customer",
+            target=customer_id,
+            reversible=True,
+            steps=with_contract_check(
+                (
+                    "Ask the customer what would make them stay (keep the cancellation as is)",
+                    "Only with their consent, turn cancel_at_period_end off",
+                    "Document the reason on the case",
+                    f"Follow up before {format_time(sub.cancel_at or sub.current_period_end)}",
+                ),
+                verify,
+            ),
+        )
+        classification, question, gaps = (
+            reading.classification,
+            reading.question,
+            reading.product_gaps,
+        )
+        why = f"{reading.because}, so the safest move is to learn why before the period ends."
+    else:
+        action = RecommendedAction(
+            type="send_portal_link",
+            target=customer_id,
+            reversible=True,
+            steps=with_contract_check(
+                (
+                    "Send the customer a billing portal link to add or update a payment method",
+                    "Do not change the subscription",
+                    "Document the outreach on the case",
+                    "Follow up before the next payment is due",
+                ),
+                verify,
+            ),
+        )
+        classification, question, gaps = "failed_payment", None, ()
+        why = "so a portal link now prevents a failed payment later."
+    return Finding(
+        kind="churn_signal",
+        classification=classification,
+        severity=severity_for_mrr(mrr, config),
+        customer_id=customer_id,
+        subjects=(sub.id,),
+        evidence=evidence_of(*evidence),
+        revenue_impact=RevenueImpact(sub.currency, 0, mrr),
+        recommended_action=action,
+        reasoning=f"Subscription {sub.id} ({format_money(mrr, sub.currency)}/month): "
+        f"{'; '.join(notes)}; {why}",
+        question=question,
+        verify_contract=verify,
+        product_gaps=gaps,
+        signals=tuple(signals),
+        auto_clear=True,
+    )
+
+
+def find_churn_events(ctx: RuleContext, event: BillingEvent) -> list[Finding]:
+    """Event-derived churn: a cancellation that happened, or a downgrade (previous_attributes)."""
+    if not event.type.startswith("customer.subscription.") or not isinstance(
+        event.object.get("id"), str
+    ):
+        return []
+    sub = parse_subscription(event.object, event.id)
+    if sub.customer_id is None:
+        return []
+    findings = []
+    became_canceled = event.type == "customer.subscription.deleted" or (
+        sub.status == "canceled" and "status" in event.previous_attributes
+    )
+    if became_canceled:
+        findings.append(_canceled_finding(ctx, sub, sub.customer_id))
+    elif event.type == "customer.subscription.updated":
+        downgrade = _downgrade_finding(ctx, event, sub, sub.customer_id)
+        if downgrade is not None:
+            findings.append(downgrade)
+    return findings
+
+
+def _canceled_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Finding:
+    reading = read_cancellation(sub)
+    mrr = sub.monthly_amount_minor
+    verify = ctx.verify_contract(sub)
+    signals = ["subscription_canceled"]
+    if sub.cancellation_reason:
+        signals.append(f"cancellation_reason:{sub.cancellation_reason}")
+    if sub.cancellation_feedback:
+        signals.append(f"feedback:{sub.cancellation_feedback}")
+    return Finding(
+        kind="churn_signal",
+        classification=reading.classification,
+        severity=severity_for_mrr(mrr, ctx.config),
+        customer_id=customer_id,
+        subjects=(sub.id,),
+        evidence=evidence_of(sub.event_id),
+        revenue_impact=RevenueImpact(sub.currency, 0, mrr),
+        recommended_action=RecommendedAction(
+            type="contact_customer",
+            target=customer_id,
+            reversible=True,
+            steps=with_contract_check(
+                (
+                    "Do not refund or reactivate anything unasked",
+                    "Ask the customer for the reason (or confirm the one they gave)",
+                    "Record the product gap for the product team",
+                    "Document the conversation on the case",
+                ),
+                verify,
+            ),
+        ),
+        reasoning=(
+            f"Subscription {sub.id} ({format_money(mrr, sub.currency)}/month) was canceled "
+            f"and {reading.because}, so learning the cause is the only safe action left."
+        ),
+        question=reading.question,
+        verify_contract=verify,
+        product_gaps=reading.product_gaps,
+        signals=tuple(signals),
+        auto_clear=False,
+    )
+
+
+def _downgrade_finding(
+    ctx: RuleContext, event: BillingEvent, sub: Subscription, customer_id: str
+) -> Finding | None:
+    previous = event.previous_attributes
+    if not any(key in previous for key in ("items", "plan", "quantity")):
+        return None
+    if "items" in previous:
+        before = parse_subscription_items(previous)
+    else:
+        before = parse_subscription_items(
+            {
+                "plan": previous.get("plan", event.object.get("plan")),
+                "quantity": previous.get("quantity", event.object.get("quantity")),
+            }
+        )
+    if not before:
+        return None
+    mrr_before = sum(item.monthly_amount_minor for item in before)
+    mrr_after = sub.monthly_amount_minor
+    seats_before = sum(item.quantity for item in before)
+    seats_after = sub.total_quantity
+    to_annual = sub.is_annual and not any(item.interval == "year" for item in before)
+    if to_annual or not (mrr_after < mrr_before or seats_after < seats_before):
+        return None
+    signals = ["downgrade"]
+    if seats_after < seats_before:
+        signals.append("seat_reduction")
+    if mrr_after < mrr_before and seats_after >= seats_before:
+        signals.append("price_down")
+    lost = max(mrr_before - mrr_after, 0)
+    verify = (
+        ctx.verify_contract(sub) or seats_before > 1 or any(i.interval == "year" for i in before)
+    )
+    currency = sub.currency
+    return Finding(
+        kind="churn_signal",
+        classification="unclassified",
+        severity=severity_for_mrr(lost, ctx.config),
+        customer_id=customer_id,
+        subjects=(sub.id,),
+        evidence=evidence_of(event.id),
+        revenue_impact=RevenueImpact(currency, 0, lost),
+        recommended_action=RecommendedAction(
+            type="contact_customer",
+            target=customer_id,
+            reversible=True,
+            steps=with_contract_check(
+                (
+                    "Keep the downgrade as the customer chose it",
+                    "Ask what made the smaller plan enough",
+                    "Document the answer and any product gap on the case",
+                ),
+                verify,
+            ),
+        ),
+        reasoning=(
+            f"Subscription {sub.id} went from {format_money(mrr_before, currency)} to "
+            f"{format_money(mrr_after, currency)} a month (seats {seats_before} -> {seats_after}),"
+            " and a downgrade alone does not say why, so ask before assuming."
+        ),
+        question="What made the smaller plan enough: fewer people, the price, or features the "
+        "larger plan lacked?",
+        verify_contract=verify,
+        product_gaps=(),
+        signals=tuple(signals),
+        auto_clear=False,
+    )

@@ -1,0 +1,50 @@
+"""The one entry point the worker calls: snapshot + event + now -> findings.
+
+Every state-derived rule runs over the whole snapshot (all customers in it), so the result
+depends on the projected state, not on which event arrived last; only the event-derived rules
+(cancellations and downgrades) look at the event itself.
+"""
+
+from __future__ import annotations
+
+from rules.checkout import find_incomplete_checkouts
+from rules.churn import find_churn_events, find_churn_state
+from rules.config import RulesConfig
+from rules.context import RuleContext
+from rules.disputes import find_disputes
+from rules.duplicates import find_duplicate_charges, find_duplicate_subscriptions
+from rules.events import BillingEvent
+from rules.findings import Finding, merge_findings
+from rules.renewals import find_failed_renewals
+from rules.snapshot import BillingSnapshot
+
+STATE_RULES = (
+    find_duplicate_subscriptions,
+    find_duplicate_charges,
+    find_failed_renewals,
+    find_incomplete_checkouts,
+    find_churn_state,
+    find_disputes,
+)
+EVENT_RULES = (find_churn_events,)
+
+DEFAULT_CONFIG = RulesConfig()
+
+
+def evaluate(
+    snapshot: BillingSnapshot,
+    event: BillingEvent,
+    now: int,
+    config: RulesConfig = DEFAULT_CONFIG,
+) -> tuple[Finding, ...]:
+    """All findings that hold on ``snapshot`` plus those of ``event``, sorted and one per key.
+
+    Time is ``max(now, snapshot.as_of)``: a clock behind the newest event never un-happens it.
+    """
+    ctx = RuleContext.build(snapshot, max(now, snapshot.as_of), config)
+    found: list[Finding] = []
+    for rule in STATE_RULES:
+        found.extend(rule(ctx))
+    for event_rule in EVENT_RULES:
+        found.extend(event_rule(ctx, event))
+    return merge_findings(found)

@@ -1,0 +1,318 @@
+"""Read Stripe objects of any API version into the frozen models.
+
+Stripe moved fields between versions (``plan`` -> ``price``, top-level periods -> item periods,
+``invoice.subscription`` -> ``parent.subscription_details``, ``invoice.charge`` -> ``payments``);
+each reader here accepts both shapes, and reduces expanded objects to their ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rules.model import (
+    Charge,
+    CheckoutSession,
+    Customer,
+    Dispute,
+    Invoice,
+    PaymentMethod,
+    Subscription,
+    SubscriptionItem,
+)
+
+Obj = Mapping[str, Any]
+
+
+def ref_id(value: Any) -> str | None:
+    """The id of a reference that may be a plain id or an expanded object."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, Mapping):
+        inner = value.get("id")
+        return inner if isinstance(inner, str) and inner else None
+    return None
+
+
+def opt_int(value: Any) -> int | None:
+    """An integer field, or None when absent or not an integer."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def opt_str(value: Any) -> str | None:
+    """A non-empty string field, or None."""
+    return value if isinstance(value, str) and value else None
+
+
+def email_of(value: Any) -> str | None:
+    """A normalised (stripped, lower-cased) email, or None."""
+    text = opt_str(value)
+    if text is None:
+        return None
+    return text.strip().lower() or None
+
+
+def _mapping(value: Any) -> Obj:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list_data(value: Any) -> list[Obj]:
+    """The ``data`` of a Stripe list object (or a bare list), keeping only objects."""
+    if isinstance(value, Mapping):
+        value = value.get("data")
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def parse_customer(obj: Obj, event_id: str, *, deleted: bool = False) -> Customer:
+    """A customer from ``customer.*`` events; ``deleted`` is set by customer.deleted."""
+    settings = obj.get("invoice_settings")
+    has_pm: bool | None = None
+    if isinstance(settings, Mapping) or "default_source" in obj:
+        has_pm = bool(ref_id(_mapping(settings).get("default_payment_method"))) or bool(
+            ref_id(obj.get("default_source"))
+        )
+    return Customer(
+        id=str(obj["id"]),
+        name=opt_str(obj.get("name")),
+        email=email_of(obj.get("email")),
+        has_default_payment_method=has_pm,
+        deleted=deleted or obj.get("deleted") is True,
+        created=opt_int(obj.get("created")),
+        event_id=event_id,
+    )
+
+
+def parse_subscription_item(item: Obj, fallback: Obj | None = None) -> SubscriptionItem:
+    """One item from its ``price`` (current) or ``plan`` (old); periods from the item if any."""
+    price = _mapping(item.get("price")) or _mapping(item.get("plan"))
+    recurring = _mapping(price.get("recurring"))
+    unit_amount = opt_int(price.get("unit_amount"))
+    if unit_amount is None:
+        unit_amount = opt_int(price.get("amount"))  # old Plan objects call it ``amount``
+    quantity = opt_int(item.get("quantity"))
+    if quantity is None and fallback is not None:
+        quantity = opt_int(fallback.get("quantity"))
+    return SubscriptionItem(
+        price_id=ref_id(price.get("id")),
+        product_id=ref_id(price.get("product")),
+        interval=opt_str(recurring.get("interval")) or opt_str(price.get("interval")),
+        interval_count=opt_int(recurring.get("interval_count"))
+        or opt_int(price.get("interval_count"))
+        or 1,
+        unit_amount=unit_amount,
+        currency=opt_str(price.get("currency")),
+        quantity=1 if quantity is None else quantity,
+        current_period_start=opt_int(item.get("current_period_start")),
+        current_period_end=opt_int(item.get("current_period_end")),
+    )
+
+
+def parse_subscription_items(obj: Obj) -> tuple[SubscriptionItem, ...]:
+    """Items of a subscription or of its previous_attributes (old shapes: only ``plan``)."""
+    items = _list_data(obj.get("items"))
+    if items:
+        return tuple(parse_subscription_item(item) for item in items)
+    if isinstance(obj.get("plan"), Mapping):
+        return (parse_subscription_item({"plan": obj["plan"]}, fallback=obj),)
+    return ()
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _mapping(value).items() if v is not None}
+
+
+def parse_subscription(obj: Obj, event_id: str) -> Subscription:
+    """A subscription; top-level periods (old) or the items' periods (2025-03-31+)."""
+    items = parse_subscription_items(obj)
+    starts = [i.current_period_start for i in items if i.current_period_start is not None]
+    ends = [i.current_period_end for i in items if i.current_period_end is not None]
+    period_start = opt_int(obj.get("current_period_start"))
+    period_end = opt_int(obj.get("current_period_end"))
+    details = _mapping(obj.get("cancellation_details"))
+    return Subscription(
+        id=str(obj["id"]),
+        customer_id=ref_id(obj.get("customer")),
+        status=opt_str(obj.get("status")),
+        items=items,
+        created=opt_int(obj.get("created")),
+        current_period_start=period_start
+        if period_start is not None
+        else min(starts, default=None),
+        current_period_end=period_end if period_end is not None else min(ends, default=None),
+        trial_start=opt_int(obj.get("trial_start")),
+        trial_end=opt_int(obj.get("trial_end")),
+        cancel_at_period_end=obj.get("cancel_at_period_end") is True,
+        cancel_at=opt_int(obj.get("cancel_at")),
+        canceled_at=opt_int(obj.get("canceled_at")),
+        cancellation_reason=opt_str(details.get("reason")),
+        cancellation_feedback=opt_str(details.get("feedback")),
+        cancellation_comment=opt_str(details.get("comment")),
+        metadata=_metadata(obj.get("metadata")),
+        latest_invoice_id=ref_id(obj.get("latest_invoice")),
+        default_payment_method=ref_id(obj.get("default_payment_method"))
+        or ref_id(obj.get("default_source")),
+        event_id=event_id,
+    )
+
+
+def _invoice_subscription_id(obj: Obj) -> str | None:
+    """``invoice.subscription`` (old), ``parent.subscription_details`` (current), or a line's."""
+    found = ref_id(obj.get("subscription"))
+    if found:
+        return found
+    parent = _mapping(obj.get("parent"))
+    found = ref_id(_mapping(parent.get("subscription_details")).get("subscription"))
+    if found:
+        return found
+    for line in _list_data(obj.get("lines")):
+        line_parent = _mapping(line.get("parent"))
+        found = ref_id(line.get("subscription")) or ref_id(
+            _mapping(line_parent.get("subscription_item_details")).get("subscription")
+        )
+        if found:
+            return found
+    return None
+
+
+def _invoice_payment(obj: Obj) -> tuple[str | None, str | None]:
+    """(charge id, payment_intent id): top-level (old) or the ``payments`` list (current)."""
+    charge_id = ref_id(obj.get("charge"))
+    intent_id = ref_id(obj.get("payment_intent"))
+    if charge_id or intent_id:
+        return charge_id, intent_id
+    payments = _list_data(obj.get("payments"))
+    payments.sort(key=lambda p: p.get("status") != "paid")  # the paid one first, stable otherwise
+    for entry in payments:
+        payment = _mapping(entry.get("payment"))
+        charge_id = ref_id(payment.get("charge"))
+        intent_id = ref_id(payment.get("payment_intent"))
+        if charge_id or intent_id:
+            return charge_id, intent_id
+    return None, None
+
+
+def parse_invoice(obj: Obj, event_id: str) -> Invoice:
+    """An invoice of either API shape; payment links become None when Stripe omits them."""
+    charge_id, intent_id = _invoice_payment(obj)
+    amount_due = opt_int(obj.get("amount_due")) or 0
+    amount_paid = opt_int(obj.get("amount_paid")) or 0
+    remaining = opt_int(obj.get("amount_remaining"))
+    return Invoice(
+        id=str(obj["id"]),
+        customer_id=ref_id(obj.get("customer")),
+        subscription_id=_invoice_subscription_id(obj),
+        status=opt_str(obj.get("status")),
+        billing_reason=opt_str(obj.get("billing_reason")),
+        attempt_count=opt_int(obj.get("attempt_count")) or 0,
+        next_payment_attempt=opt_int(obj.get("next_payment_attempt")),
+        amount_due=amount_due,
+        amount_paid=amount_paid,
+        amount_remaining=max(amount_due - amount_paid, 0) if remaining is None else remaining,
+        currency=opt_str(obj.get("currency")),
+        hosted_invoice_url=opt_str(obj.get("hosted_invoice_url")),
+        charge_id=charge_id,
+        payment_intent_id=intent_id,
+        created=opt_int(obj.get("created")),
+        customer_email=email_of(obj.get("customer_email")),
+        customer_name=opt_str(obj.get("customer_name")),
+        event_id=event_id,
+    )
+
+
+def _card_of_charge(obj: Obj) -> Obj:
+    """Card details from ``payment_method_details.card``, or an old ``source`` card object."""
+    details = _mapping(obj.get("payment_method_details"))
+    card = _mapping(details.get("card"))
+    if card:
+        return card
+    source = _mapping(obj.get("source"))
+    return source if source.get("object") == "card" else {}
+
+
+def parse_charge(obj: Obj, event_id: str) -> Charge:
+    """A charge; only non-sensitive card fields are read (brand, last4, expiry, fingerprint)."""
+    card = _card_of_charge(obj)
+    return Charge(
+        id=str(obj["id"]),
+        customer_id=ref_id(obj.get("customer")),
+        amount=opt_int(obj.get("amount")) or 0,
+        currency=opt_str(obj.get("currency")),
+        status=opt_str(obj.get("status")),
+        paid=obj.get("paid") is True,
+        refunded=obj.get("refunded") is True,
+        amount_refunded=opt_int(obj.get("amount_refunded")) or 0,
+        payment_intent_id=ref_id(obj.get("payment_intent")),
+        invoice_id=ref_id(obj.get("invoice")),
+        card_fingerprint=opt_str(card.get("fingerprint")),
+        card_brand=opt_str(card.get("brand")),
+        card_last4=opt_str(card.get("last4")),
+        card_exp_month=opt_int(card.get("exp_month")),
+        card_exp_year=opt_int(card.get("exp_year")),
+        created=opt_int(obj.get("created")),
+        event_id=event_id,
+    )
+
+
+def parse_dispute(obj: Obj, event_id: str) -> Dispute:
+    """A dispute; the evidence deadline lives under ``evidence_details.due_by``."""
+    return Dispute(
+        id=str(obj["id"]),
+        charge_id=ref_id(obj.get("charge")),
+        amount=opt_int(obj.get("amount")) or 0,
+        currency=opt_str(obj.get("currency")),
+        reason=opt_str(obj.get("reason")),
+        status=opt_str(obj.get("status")),
+        created=opt_int(obj.get("created")),
+        evidence_due_by=opt_int(_mapping(obj.get("evidence_details")).get("due_by")),
+        event_id=event_id,
+    )
+
+
+# Old checkout sessions have no ``status``: the event type says it.
+_SESSION_STATUS_BY_EVENT = {
+    "checkout.session.completed": "complete",
+    "checkout.session.async_payment_succeeded": "complete",
+    "checkout.session.async_payment_failed": "complete",
+    "checkout.session.expired": "expired",
+}
+
+
+def parse_checkout_session(obj: Obj, event_id: str, event_type: str = "") -> CheckoutSession:
+    """A Checkout Session; the email comes from ``customer_details`` or ``customer_email``."""
+    details = _mapping(obj.get("customer_details"))
+    return CheckoutSession(
+        id=str(obj["id"]),
+        customer_id=ref_id(obj.get("customer")),
+        customer_email=email_of(details.get("email")) or email_of(obj.get("customer_email")),
+        status=opt_str(obj.get("status")) or _SESSION_STATUS_BY_EVENT.get(event_type),
+        mode=opt_str(obj.get("mode")),
+        payment_status=opt_str(obj.get("payment_status")),
+        subscription_id=ref_id(obj.get("subscription")),
+        amount_total=opt_int(obj.get("amount_total")),
+        currency=opt_str(obj.get("currency")),
+        created=opt_int(obj.get("created")),
+        expires_at=opt_int(obj.get("expires_at")),
+        event_id=event_id,
+    )
+
+
+def parse_payment_method(obj: Obj, event_id: str, *, detached: bool = False) -> PaymentMethod:
+    """A card payment method (``pm_``) or an old card source (``card_``): expiry only."""
+    card = _mapping(obj.get("card")) if obj.get("object") == "payment_method" else obj
+    customer_id = ref_id(obj.get("customer"))
+    return PaymentMethod(
+        id=str(obj["id"]),
+        customer_id=customer_id,
+        card_brand=opt_str(card.get("brand")),
+        card_last4=opt_str(card.get("last4")),
+        card_exp_month=opt_int(card.get("exp_month")),
+        card_exp_year=opt_int(card.get("exp_year")),
+        card_fingerprint=opt_str(card.get("fingerprint")),
+        detached=detached or customer_id is None,
+        created=opt_int(obj.get("created")),
+        event_id=event_id,
+    )

@@ -1,0 +1,466 @@
+"""The projection's unit: one versioned snapshot of one Stripe object.
+
+Stripe delivers at least once and in any order, so the projection keeps, per object, the record
+with the greatest ``version``. The version is a total order built only from the event itself, so
+the winner does not depend on arrival order, and a redelivery (same version) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from rules.errors import MalformedRecordError
+from rules.events import BillingEvent
+from rules.model import (
+    MODEL_BY_OBJECT_TYPE,
+    BillingObject,
+    Charge,
+    CheckoutSession,
+    Customer,
+    Dispute,
+    Invoice,
+    PaymentMethod,
+    Subscription,
+    SubscriptionItem,
+)
+from rules.parsing import (
+    email_of,
+    parse_charge,
+    parse_checkout_session,
+    parse_customer,
+    parse_dispute,
+    parse_invoice,
+    parse_payment_method,
+    parse_subscription,
+)
+
+# A full record of an object always beats a partial hint of it.
+FULL = 1
+PARTIAL = 0
+
+# Tie-breaks when two events share a second: a later lifecycle state wins.
+_SUBSCRIPTION_RANK = {
+    "incomplete": 0,
+    "trialing": 1,
+    "active": 1,
+    "past_due": 1,
+    "unpaid": 1,
+    "paused": 1,
+    "incomplete_expired": 2,
+    "canceled": 2,
+}
+_INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "void": 3, "paid": 3}
+_CHARGE_RANK = {"pending": 0, "failed": 1, "succeeded": 1}
+_DISPUTE_RANK = {
+    "warning_needs_response": 0,
+    "needs_response": 0,
+    "warning_under_review": 1,
+    "under_review": 1,
+    "warning_closed": 2,
+    "won": 2,
+    "lost": 2,
+    "charge_refunded": 2,
+}
+_SESSION_RANK = {"open": 0, "complete": 1, "expired": 1}
+
+Version = tuple[int | str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    """One object's state as of one event, with the version that orders it against others."""
+
+    object_type: str
+    object_id: str
+    customer_id: str | None
+    email: str | None
+    version: Version
+    partial: bool
+    data: BillingObject
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The projection key: one winning record per (object_type, object_id)."""
+        return (self.object_type, self.object_id)
+
+
+def supersedes(new: ObjectRecord, old: ObjectRecord | None) -> bool:
+    """True when ``new`` should replace ``old``: a strictly greater version, any arrival order."""
+    if old is None:
+        return True
+    return _comparable(new.version) > _comparable(old.version)
+
+
+def _comparable(version: Version) -> tuple[tuple[int, int | str], ...]:
+    """Versions compare element-wise; tagging by type keeps a malformed mix from raising."""
+    return tuple((0, v) if isinstance(v, int) else (1, str(v)) for v in version)
+
+
+def _version(event: BillingEvent, completeness: int, *ranks: int) -> Version:
+    return (completeness, event.created, *ranks, event.id)
+
+
+def _customer_hint(
+    event: BillingEvent, customer_id: str | None, email: str | None, name: str | None = None
+) -> tuple[ObjectRecord, ...]:
+    """A partial customer record carrying an email seen on another object."""
+    if not customer_id or not email:
+        return ()
+    hint = Customer(
+        id=customer_id,
+        name=name,
+        email=email,
+        has_default_payment_method=None,
+        deleted=False,
+        created=None,
+        event_id=event.id,
+    )
+    return (
+        ObjectRecord(
+            object_type="customer",
+            object_id=customer_id,
+            customer_id=customer_id,
+            email=email,
+            version=_version(event, PARTIAL, 0),
+            partial=True,
+            data=hint,
+        ),
+    )
+
+
+def _records_customer(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    customer = parse_customer(event.object, event.id, deleted=event.type == "customer.deleted")
+    return (
+        ObjectRecord(
+            object_type="customer",
+            object_id=customer.id,
+            customer_id=customer.id,
+            email=customer.email,
+            version=_version(event, FULL, int(customer.deleted)),
+            partial=False,
+            data=customer,
+        ),
+    )
+
+
+def _records_subscription(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    sub = parse_subscription(event.object, event.id)
+    rank = _SUBSCRIPTION_RANK.get(sub.status or "", 0)
+    return (
+        ObjectRecord(
+            object_type="subscription",
+            object_id=sub.id,
+            customer_id=sub.customer_id,
+            email=None,
+            version=_version(event, FULL, rank),
+            partial=False,
+            data=sub,
+        ),
+    )
+
+
+def _records_invoice(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    invoice = parse_invoice(event.object, event.id)
+    rank = _INVOICE_RANK.get(invoice.status or "", 0)
+    record = ObjectRecord(
+        object_type="invoice",
+        object_id=invoice.id,
+        customer_id=invoice.customer_id,
+        email=invoice.customer_email,
+        version=_version(event, FULL, rank, invoice.attempt_count),
+        partial=False,
+        data=invoice,
+    )
+    hint = _customer_hint(event, invoice.customer_id, invoice.customer_email, invoice.customer_name)
+    return (record, *hint)
+
+
+def _records_charge(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    charge = parse_charge(event.object, event.id)
+    rank = _CHARGE_RANK.get(charge.status or "", 0)
+    billing = event.object.get("billing_details")
+    email = email_of(billing.get("email")) if isinstance(billing, Mapping) else None
+    record = ObjectRecord(
+        object_type="charge",
+        object_id=charge.id,
+        customer_id=charge.customer_id,
+        email=email,
+        version=_version(event, FULL, rank, int(charge.refunded), charge.amount_refunded),
+        partial=False,
+        data=charge,
+    )
+    return (record, *_customer_hint(event, charge.customer_id, email))
+
+
+def _records_dispute(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    dispute = parse_dispute(event.object, event.id)
+    rank = _DISPUTE_RANK.get(dispute.status or "", 0)
+    return (
+        ObjectRecord(
+            object_type="dispute",
+            object_id=dispute.id,
+            customer_id=None,  # the worker resolves the customer through charge_id
+            email=None,
+            version=_version(event, FULL, rank),
+            partial=False,
+            data=dispute,
+        ),
+    )
+
+
+def _records_checkout_session(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    session = parse_checkout_session(event.object, event.id, event.type)
+    rank = _SESSION_RANK.get(session.status or "", 0)
+    record = ObjectRecord(
+        object_type="checkout_session",
+        object_id=session.id,
+        customer_id=session.customer_id,
+        email=session.customer_email,
+        version=_version(event, FULL, rank),
+        partial=False,
+        data=session,
+    )
+    return (record, *_customer_hint(event, session.customer_id, session.customer_email))
+
+
+def _records_payment_method(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    if event.object.get("object") not in ("payment_method", "card"):
+        return ()  # bank accounts and other sources have no expiry
+    method = parse_payment_method(
+        event.object, event.id, detached=event.type == "payment_method.detached"
+    )
+    return (
+        ObjectRecord(
+            object_type="payment_method",
+            object_id=method.id,
+            customer_id=method.customer_id,
+            email=None,
+            version=_version(event, FULL, int(method.detached)),
+            partial=False,
+            data=method,
+        ),
+    )
+
+
+Parser = Callable[[BillingEvent], tuple[ObjectRecord, ...]]
+
+# The one table: Stripe event type -> the parser that projects it.
+EVENT_PARSERS: Mapping[str, Parser] = {
+    **dict.fromkeys(
+        ("customer.created", "customer.updated", "customer.deleted"), _records_customer
+    ),
+    **dict.fromkeys(
+        (
+            "customer.subscription.created",
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+            "customer.subscription.trial_will_end",
+            "customer.subscription.paused",
+            "customer.subscription.resumed",
+            "customer.subscription.pending_update_applied",
+            "customer.subscription.pending_update_expired",
+        ),
+        _records_subscription,
+    ),
+    **dict.fromkeys(
+        (
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.updated",
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "invoice.payment_failed",
+            "invoice.payment_action_required",
+            "invoice.voided",
+            "invoice.marked_uncollectible",
+            "invoice.overdue",
+        ),
+        _records_invoice,
+    ),
+    **dict.fromkeys(
+        (
+            "charge.succeeded",
+            "charge.failed",
+            "charge.refunded",
+            "charge.updated",
+            "charge.captured",
+            "charge.pending",
+            "charge.expired",
+        ),
+        _records_charge,
+    ),
+    **dict.fromkeys(
+        (
+            "charge.dispute.created",
+            "charge.dispute.updated",
+            "charge.dispute.closed",
+            "charge.dispute.funds_withdrawn",
+            "charge.dispute.funds_reinstated",
+        ),
+        _records_dispute,
+    ),
+    **dict.fromkeys(
+        (
+            "checkout.session.completed",
+            "checkout.session.expired",
+            "checkout.session.async_payment_failed",
+            "checkout.session.async_payment_succeeded",
+        ),
+        _records_checkout_session,
+    ),
+    **dict.fromkeys(
+        (
+            "payment_method.attached",
+            "payment_method.updated",
+            "payment_method.automatically_updated",
+            "payment_method.detached",
+            "customer.source.expiring",
+        ),
+        _records_payment_method,
+    ),
+}
+
+SUPPORTED_EVENT_TYPES: frozenset[str] = frozenset(EVENT_PARSERS)
+
+# Known event types the projection deliberately skips (their objects carry nothing a rule reads,
+# or the same change also arrives as one of the supported events above).
+IGNORED_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "invoice.upcoming",  # a preview: no invoice exists yet
+        "invoice.sent",
+        "invoice.deleted",  # drafts only
+        "invoice.finalization_failed",
+        "invoiceitem.created",
+        "invoiceitem.updated",
+        "invoiceitem.deleted",
+        "customer.source.created",
+        "customer.source.updated",
+        "customer.source.deleted",
+        "customer.discount.created",
+        "customer.discount.updated",
+        "customer.discount.deleted",
+        "customer.tax_id.created",
+        "customer.tax_id.updated",
+        "customer.tax_id.deleted",
+        "payment_intent.created",  # charges and invoices carry the payment outcome
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.requires_action",
+        "payment_intent.processing",
+        "payment_intent.canceled",
+        "payment_intent.amount_capturable_updated",
+        "setup_intent.created",
+        "setup_intent.succeeded",
+        "setup_intent.setup_failed",
+        "setup_intent.requires_action",
+        "setup_intent.canceled",
+        "charge.refund.updated",  # the charge.refunded event carries amount_refunded
+        "refund.created",
+        "refund.updated",
+        "refund.failed",
+        "price.created",
+        "price.updated",
+        "price.deleted",
+        "product.created",
+        "product.updated",
+        "product.deleted",
+        "plan.created",
+        "plan.updated",
+        "plan.deleted",
+        "billing_portal.session.created",
+        "billing_portal.configuration.created",
+        "billing_portal.configuration.updated",
+        "subscription_schedule.created",
+        "subscription_schedule.updated",
+        "subscription_schedule.released",
+        "subscription_schedule.canceled",
+        "subscription_schedule.completed",
+        "balance.available",
+        "payout.created",
+        "payout.paid",
+    }
+)
+
+
+def records_from_event(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    """The records one event projects; unknown and ignored event types project nothing."""
+    parser = EVENT_PARSERS.get(event.type)
+    if parser is None or not isinstance(event.object.get("id"), str):
+        return ()
+    return parser(event)
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, SubscriptionItem):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def record_to_json(record: ObjectRecord) -> dict[str, Any]:
+    """A JSON-ready document of the record (lists for tuples, plain dicts for models)."""
+    return {
+        "object_type": record.object_type,
+        "object_id": record.object_id,
+        "customer_id": record.customer_id,
+        "email": record.email,
+        "version": list(record.version),
+        "partial": record.partial,
+        "data": {f.name: _to_json(getattr(record.data, f.name)) for f in fields(record.data)},
+    }
+
+
+def _model_from_json(object_type: str, doc: Mapping[str, Any]) -> BillingObject:
+    model = MODEL_BY_OBJECT_TYPE[object_type]
+    values: dict[str, Any] = {}
+    for f in fields(model):
+        if f.name not in doc:
+            raise MalformedRecordError(f"{object_type} record is missing data field {f.name!r}")
+        values[f.name] = doc[f.name]
+    if model is Subscription:
+        values["items"] = tuple(SubscriptionItem(**item) for item in values["items"])
+        values["metadata"] = dict(values["metadata"] or {})
+    return model(**values)
+
+
+def record_from_json(doc: Mapping[str, Any]) -> ObjectRecord:
+    """Rebuild a record stored with ``record_to_json``; raises MalformedRecordError if unusable."""
+    try:
+        object_type = doc["object_type"]
+        if object_type not in MODEL_BY_OBJECT_TYPE:
+            raise MalformedRecordError(f"unknown record object_type {object_type!r}")
+        return ObjectRecord(
+            object_type=object_type,
+            object_id=doc["object_id"],
+            customer_id=doc["customer_id"],
+            email=doc["email"],
+            version=tuple(doc["version"]),
+            partial=bool(doc["partial"]),
+            data=_model_from_json(object_type, doc["data"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise MalformedRecordError(f"record document is malformed: {exc}") from exc
+
+
+__all__ = [
+    "EVENT_PARSERS",
+    "IGNORED_EVENT_TYPES",
+    "SUPPORTED_EVENT_TYPES",
+    "Charge",
+    "CheckoutSession",
+    "Customer",
+    "Dispute",
+    "Invoice",
+    "ObjectRecord",
+    "PaymentMethod",
+    "Subscription",
+    "record_from_json",
+    "record_to_json",
+    "records_from_event",
+    "supersedes",
+]

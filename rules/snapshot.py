@@ -1,0 +1,109 @@
+"""A person's billing state: the winning record of every object, grouped by type.
+
+The worker builds one from the records it stores; tests and ``replay --dry-run`` build one with
+``fold``. Either way the snapshot is plain data, and its ``as_of`` is the newest event in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rules.events import BillingEvent
+from rules.model import (
+    Charge,
+    CheckoutSession,
+    Customer,
+    Dispute,
+    Invoice,
+    PaymentMethod,
+    Subscription,
+)
+from rules.records import ObjectRecord, records_from_event, supersedes
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSnapshot:
+    """Every known object of one person (possibly several customer records sharing an email)."""
+
+    customers: tuple[Customer, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
+    invoices: tuple[Invoice, ...] = ()
+    charges: tuple[Charge, ...] = ()
+    disputes: tuple[Dispute, ...] = ()
+    checkout_sessions: tuple[CheckoutSession, ...] = ()
+    payment_methods: tuple[PaymentMethod, ...] = ()
+    newest_event_created: int = 0
+
+    @property
+    def as_of(self) -> int:
+        """The time of the newest event that set any object here (0 when empty)."""
+        return self.newest_event_created
+
+    def customer(self, customer_id: str | None) -> Customer | None:
+        """The customer with this id, if known."""
+        return next((c for c in self.customers if c.id == customer_id), None)
+
+    def subscription(self, subscription_id: str | None) -> Subscription | None:
+        """The subscription with this id, if known."""
+        return next((s for s in self.subscriptions if s.id == subscription_id), None)
+
+    def invoice(self, invoice_id: str | None) -> Invoice | None:
+        """The invoice with this id, if known."""
+        return next((i for i in self.invoices if i.id == invoice_id), None)
+
+    def charge(self, charge_id: str | None) -> Charge | None:
+        """The charge with this id, if known."""
+        return next((c for c in self.charges if c.id == charge_id), None)
+
+
+def _winners(records: Iterable[ObjectRecord]) -> dict[tuple[str, str], ObjectRecord]:
+    best: dict[tuple[str, str], ObjectRecord] = {}
+    for record in records:
+        if supersedes(record, best.get(record.key)):
+            best[record.key] = record
+    return best
+
+
+def build_snapshot(records: Iterable[ObjectRecord]) -> BillingSnapshot:
+    """A snapshot from the winning record per object (the caller may pass losers too)."""
+    winners = sorted(_winners(records).values(), key=lambda r: r.key)
+    by_type: dict[str, list[object]] = {}
+    newest = 0
+    for record in winners:
+        by_type.setdefault(record.object_type, []).append(record.data)
+        created = record.version[1] if len(record.version) > 1 else 0
+        if isinstance(created, int):
+            newest = max(newest, created)
+
+    def group(object_type: str) -> tuple:  # type: ignore[type-arg]
+        return tuple(by_type.get(object_type, ()))
+
+    return BillingSnapshot(
+        customers=group("customer"),
+        subscriptions=group("subscription"),
+        invoices=group("invoice"),
+        charges=group("charge"),
+        disputes=group("dispute"),
+        checkout_sessions=group("checkout_session"),
+        payment_methods=group("payment_method"),
+        newest_event_created=newest,
+    )
+
+
+def fold(events: Iterable[BillingEvent]) -> dict[tuple[str, str], ObjectRecord]:
+    """The in-memory projection: apply every event's records, keeping each object's newest."""
+    state: dict[tuple[str, str], ObjectRecord] = {}
+    for event in events:
+        for record in records_from_event(event):
+            if supersedes(record, state.get(record.key)):
+                state[record.key] = record
+    return state
+
+
+def snapshot_of(events: Iterable[BillingEvent]) -> BillingSnapshot:
+    """Shorthand for ``build_snapshot(fold(events).values())``."""
+    return build_snapshot(fold(events).values())
+
+
+__all__ = ["BillingSnapshot", "build_snapshot", "fold", "snapshot_of"]

@@ -1,0 +1,135 @@
+"""Helpers the tests share: independent signing, fixtures on disk, free ports."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SECRET = "whsec_test_secret_for_billing_ops"
+
+
+def sign(body: str | bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header computed here, independently of the stripe library."""
+    raw = body.encode() if isinstance(body, str) else body
+    ts = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{ts}.".encode() + raw, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={digest}"
+
+
+def event_fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "events" / name).read_text())
+
+
+def event_body(
+    event_id: str = "evt_test_1", event_type: str = "customer.created", **obj: Any
+) -> str:
+    """A small, well-formed Stripe event envelope."""
+    data = {"id": "cus_test_1", "object": "customer", "email": "jane@example.com", **obj}
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "api_version": "2025-03-31.basil",
+            "created": 1_764_000_000,
+            "livemode": False,
+            "type": event_type,
+            "data": {"object": data},
+        }
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def envelope(
+    event_id: str, event_type: str, obj: dict[str, Any], created: int, **extra: Any
+) -> str:
+    """A Stripe event envelope (current API shape) around ``obj``."""
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "api_version": "2025-03-31.basil",
+            "created": created,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "type": event_type,
+            "data": {"object": obj, **extra},
+        }
+    )
+
+
+def subscription(
+    sub_id: str,
+    customer: str,
+    *,
+    created: int,
+    product: str = "prod_pro",
+    price: str = "price_pro_monthly",
+    amount: int = 2900,
+    quantity: int = 1,
+    status: str = "active",
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A subscription object in the current API shape (periods on the items)."""
+    return {
+        "id": sub_id,
+        "object": "subscription",
+        "customer": customer,
+        "status": status,
+        "created": created,
+        "start_date": created,
+        "cancel_at_period_end": False,
+        "cancel_at": None,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "metadata": metadata or {},
+        "latest_invoice": None,
+        "default_payment_method": "pm_card_visa",
+        "trial_start": None,
+        "trial_end": None,
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"si_{sub_id}",
+                    "object": "subscription_item",
+                    "quantity": quantity,
+                    "current_period_start": created,
+                    "current_period_end": created + 30 * 86400,
+                    "price": {
+                        "id": price,
+                        "object": "price",
+                        "product": product,
+                        "unit_amount": amount,
+                        "currency": "usd",
+                        "recurring": {"interval": "month", "interval_count": 1},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def customer(
+    customer_id: str, email: str, *, created: int, name: str = "Jane Doe"
+) -> dict[str, Any]:
+    return {
+        "id": customer_id,
+        "object": "customer",
+        "email": email,
+        "name": name,
+        "created": created,
+        "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        "default_source": None,
+        "metadata": {},
+    }

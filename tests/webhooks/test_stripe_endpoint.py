@@ -1,0 +1,249 @@
+"""POST /webhooks/stripe: verify, reject, enqueue, ack — per the interface contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+from freezegun import freeze_time
+
+from tests.support import SECRET, event_body, free_port, sign
+from webhooks import create_app
+from worker.embedded_redis import find_redis_server
+
+URL = "/webhooks/stripe"
+
+
+def post(client, body, signature):
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["Stripe-Signature"] = signature
+    return client.post(URL, data=body, headers=headers)
+
+
+def test_signed_event_is_enqueued_and_acknowledged(client, queued):
+    """A correctly signed event is put on the queue, then answered 200."""
+    body = event_body()
+    response = post(client, body, sign(body))
+    assert response.status_code == 200
+    assert response.get_json() == {"received": True, "duplicate": False}
+    assert queued() == 1
+
+
+def test_enqueued_message_carries_the_raw_body(client, redis_url):
+    """The worker receives the exact bytes Stripe signed, not a re-serialisation."""
+    import redis as redis_lib
+
+    body = event_body().replace(",", ", ")
+    post(client, body, sign(body))
+    stored = list(redis_lib.Redis.from_url(redis_url).hvals("dramatiq:events.msgs"))
+    assert json.loads(stored[0])["args"] == [body]
+
+
+def test_tampered_body_is_rejected(client, queued):
+    """A body changed after signing fails verification and is not enqueued."""
+    body = event_body()
+    response = post(client, body.replace("jane", "john"), sign(body))
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_signature"}
+    assert queued() == 0
+
+
+def test_wrong_secret_is_rejected(client, queued):
+    """A signature made with another secret is refused."""
+    body = event_body()
+    response = post(client, body, sign(body, secret="whsec_someone_else"))
+    assert response.get_json() == {"error": "invalid_signature"}
+    assert queued() == 0
+
+
+def test_rotated_secret_is_accepted(edge_settings, queued):
+    """During a rotation an event signed with the old secret still verifies."""
+    from dataclasses import replace
+
+    app = create_app(replace(edge_settings, webhook_secrets=("whsec_new_one", SECRET)))
+    body = event_body()
+    assert post(app.test_client(), body, sign(body)).status_code == 200
+    assert queued() == 1
+
+
+def test_any_of_several_v1_signatures_may_match(client):
+    """Stripe may send several v1 entries; one matching is enough."""
+    body = event_body()
+    good = sign(body)
+    ts, v1 = good.split(",")
+    header = f"{ts},v1={'0' * 64},{v1},v0=abc"
+    assert post(client, body, header).status_code == 200
+
+
+def test_missing_signature_header_is_rejected(client, queued):
+    """No Stripe-Signature header → missing_signature."""
+    response = post(client, event_body(), None)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "missing_signature"}
+    assert queued() == 0
+
+
+def test_garbage_signature_header_is_rejected(client):
+    """A header that is not t=…,v1=… is an invalid signature, not a crash."""
+    response = post(client, event_body(), "nonsense")
+    assert response.get_json() == {"error": "invalid_signature"}
+
+
+def test_stale_timestamp_is_rejected(client, queued):
+    """A signature older than 300 s is refused even though the HMAC is right."""
+    body = event_body()
+    with freeze_time("2026-11-25 12:00:00"):
+        header = sign(body, timestamp=int(time.time()) - 301)
+        response = post(client, body, header)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "timestamp_out_of_tolerance"}
+    assert queued() == 0
+
+
+def test_timestamp_just_inside_tolerance_is_accepted(client):
+    """299 s old is still inside the window."""
+    body = event_body()
+    with freeze_time("2026-11-25 12:00:00"):
+        header = sign(body, timestamp=int(time.time()) - 299)
+        assert post(client, body, header).status_code == 200
+
+
+def test_future_timestamp_is_rejected(client, queued):
+    """A timestamp more than 300 s ahead is refused too."""
+    body = event_body()
+    with freeze_time("2026-11-25 12:00:00"):
+        header = sign(body, timestamp=int(time.time()) + 301)
+        response = post(client, body, header)
+    assert response.get_json() == {"error": "timestamp_out_of_tolerance"}
+    assert queued() == 0
+
+
+def test_malformed_json_is_rejected(client, queued):
+    """A signed body that is not JSON → malformed_payload."""
+    body = '{"id": "evt_1", "object": "event",'
+    response = post(client, body, sign(body))
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "malformed_payload"}
+    assert queued() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[1, 2, 3]",
+        '{"hello": "world"}',
+        '{"id": "evt_1", "object": "event", "type": "x", "data": {}}',
+        '{"id": 5, "object": "event", "type": "x", "data": {"object": {}}}',
+    ],
+)
+def test_json_that_is_not_an_event_is_rejected(client, queued, body):
+    """Valid JSON that is not a Stripe event object → malformed_payload."""
+    response = post(client, body, sign(body))
+    assert response.get_json() == {"error": "malformed_payload"}
+    assert queued() == 0
+
+
+def test_non_utf8_body_is_rejected(client, queued):
+    """Bytes that are not UTF-8 cannot be a Stripe event."""
+    body = b'{"id": "\xff\xfe"}'
+    response = post(client, body, sign(body))
+    assert response.get_json() == {"error": "malformed_payload"}
+    assert queued() == 0
+
+
+def test_oversize_body_is_refused_with_413(client, queued):
+    """A body over the cap is refused before verification, and nothing is enqueued."""
+    body = event_body(padding="x" * (70 * 1024))
+    response = post(client, body, sign(body))
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "payload_too_large"}
+    assert queued() == 0
+
+
+def test_oversize_declared_length_is_refused_before_reading(app):
+    """Over a real socket, a Content-Length past the cap is answered 413 at once, without
+    waiting for (or reading) the body."""
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=1,v1=00\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{"
+            )
+            chunks = []
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+            reply = b"".join(chunks).decode()
+    finally:
+        server.shutdown()
+    assert reply.startswith("HTTP/1.1 413")
+    assert "payload_too_large" in reply
+
+
+def test_redelivery_is_flagged_duplicate_and_still_enqueued(client, queued):
+    """A second delivery of the same event id is acknowledged as a duplicate hint."""
+    body = event_body()
+    first = post(client, body, sign(body))
+    second = post(client, body, sign(body))
+    assert first.get_json()["duplicate"] is False
+    assert second.get_json()["duplicate"] is True
+    assert queued() == 2  # the store, not the edge, decides what is a duplicate
+
+
+def test_redis_unreachable_answers_503_fast(edge_settings):
+    """With nothing listening on the Redis port the edge answers 503 within ~100 ms."""
+    from dataclasses import replace
+
+    port = free_port()
+    app = create_app(replace(edge_settings, redis_url=f"redis://127.0.0.1:{port}/0"))
+    body = event_body()
+    started = time.perf_counter()
+    response = post(app.test_client(), body, sign(body))
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "queue_unavailable"}
+    assert elapsed < 1.0  # generous bound for a loaded CI box; figures are in the benchmark
+
+
+def test_redis_stopped_mid_life_answers_503_and_keeps_nothing(edge_settings, tmp_path):
+    """A Redis that goes away after start-up turns into 503, and the event is not lost:
+    Stripe retries it once Redis is back."""
+    from dataclasses import replace
+
+    import redis as redis_lib
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(find_redis_server()), "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                redis_lib.Redis.from_url(url).ping()
+                break
+            except redis_lib.ConnectionError:
+                time.sleep(0.05)
+        client = create_app(replace(edge_settings, redis_url=url)).test_client()
+        body = event_body()
+        assert post(client, body, sign(body)).status_code == 200
+        redis_lib.Redis.from_url(url).shutdown(nosave=True)
+    except redis_lib.ConnectionError:
+        pass
+    finally:
+        server.wait(timeout=10)
+    other = event_body(event_id="evt_test_2")
+    response = post(client, other, sign(other))
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "queue_unavailable"}

@@ -1,0 +1,130 @@
+"""One event through the worker pipeline: recorded once, projected, evaluated, cased."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from sqlalchemy import func, select
+
+from tests.support import customer, envelope, subscription
+from worker.cases import list_cases
+from worker.pipeline import process_event
+from worker.store import events as event_log
+from worker.store.tables import EventRow
+
+T0 = 1_764_000_000
+
+
+def _count_events(engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(EventRow))
+
+
+def test_event_is_recorded_once_and_redelivery_is_a_no_op(engine):
+    """The same event processed twice leaves one stored event, the second is a duplicate."""
+    body = envelope(
+        "evt_c1", "customer.created", customer("cus_1", "a@example.com", created=T0), T0
+    )
+    assert process_event(engine, body).status == "processed"
+    assert process_event(engine, body).status == "duplicate"
+    assert _count_events(engine) == 1
+    assert [e.id for e in event_log.list_events(engine, event_log.PROCESSED)] == ["evt_c1"]
+
+
+def test_malformed_event_is_refused_without_a_row(engine):
+    """A body that is not an event object is reported malformed and stores nothing."""
+    assert process_event(engine, json.dumps({"hello": 1})).status == "malformed"
+    assert _count_events(engine) == 0
+
+
+def test_two_live_subscriptions_open_one_duplicate_case(engine):
+    """Two active subscriptions to one product for one customer open one case."""
+    process_event(
+        engine,
+        envelope("evt_c", "customer.created", customer("cus_1", "a@example.com", created=T0), T0),
+    )
+    process_event(
+        engine,
+        envelope(
+            "evt_s1",
+            "customer.subscription.created",
+            subscription("sub_1", "cus_1", created=T0 + 10),
+            T0 + 10,
+        ),
+    )
+    process_event(
+        engine,
+        envelope(
+            "evt_s2",
+            "customer.subscription.created",
+            subscription("sub_2", "cus_1", created=T0 + 70),
+            T0 + 70,
+        ),
+    )
+    cases = list_cases(engine)
+    assert [(c["kind"], c["classification"]) for c in cases] == [
+        ("duplicate_subscription", "accidental_duplicate")
+    ]
+    assert cases[0]["recommended_action"]["target"] == "sub_2"
+
+
+def test_cancelling_the_duplicate_resolves_the_case(engine):
+    """When the newer subscription is cancelled the duplicate no longer holds: case resolved."""
+    process_event(
+        engine,
+        envelope(
+            "evt_s1",
+            "customer.subscription.created",
+            subscription("sub_1", "cus_1", created=T0),
+            T0,
+        ),
+    )
+    process_event(
+        engine,
+        envelope(
+            "evt_s2",
+            "customer.subscription.created",
+            subscription("sub_2", "cus_1", created=T0 + 60),
+            T0 + 60,
+        ),
+    )
+    canceled = subscription("sub_2", "cus_1", created=T0 + 60, status="canceled")
+    canceled["canceled_at"] = T0 + 600
+    process_event(engine, envelope("evt_s2x", "customer.subscription.deleted", canceled, T0 + 600))
+    dup = [c for c in list_cases(engine) if c["kind"] == "duplicate_subscription"]
+    assert [c["status"] for c in dup] == ["resolved"]
+
+
+def test_concurrent_workers_still_see_each_others_subscription(engine):
+    """Two subscriptions of one person processed at the same instant by two threads are
+    still evaluated against each other (the per-person lock serialises them)."""
+    for round_ in range(5):
+        cus = f"cus_race{round_}"
+        bodies = [
+            envelope(f"evt_r{round_}_{i}", "customer.subscription.created",
+                     subscription(f"sub_r{round_}_{i}", cus, created=T0), T0)
+            for i in range(2)
+        ]  # fmt: skip
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def work(body: str, barrier=barrier, errors=errors) -> None:
+            try:
+                barrier.wait()
+                process_event(engine, body)
+            except BaseException as error:  # noqa: BLE001 - surfaced below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(b,)) for b in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        keys = [
+            c["key"]
+            for c in list_cases(engine, kind="duplicate_subscription")
+            if c["status"] == "open"
+        ]
+        assert len([k for k in keys if f"sub_r{round_}_" in k]) == 1

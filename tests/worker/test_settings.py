@@ -1,0 +1,52 @@
+"""Configuration is read once from the environment into Settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.errors import ConfigurationError
+from worker.settings import load_settings
+
+
+def test_defaults_use_sqlite_in_the_data_dir_and_embedded_redis(tmp_path):
+    """With nothing set, the database is a SQLite file in the data dir and Redis is embedded."""
+    settings = load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'billing-ops.db'}"
+    assert settings.embedded_redis
+    assert settings.effective_redis_url == f"unix://{tmp_path / 'redis.sock'}"
+
+
+def test_generated_secret_is_kept_and_reused(tmp_path):
+    """Unset STRIPE_WEBHOOK_SECRET → one secret generated, stored 0600, reused next time."""
+    first = load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)})
+    second = load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)})
+    assert first.webhook_secrets == second.webhook_secrets
+    assert first.webhook_secrets[0].startswith("whsec_")
+    assert (tmp_path / "webhook_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_comma_separated_secrets_are_all_kept(tmp_path):
+    """A rotation lists several secrets; every one is tried."""
+    settings = load_settings(
+        {"BILLING_OPS_DATA_DIR": str(tmp_path), "STRIPE_WEBHOOK_SECRET": "whsec_a, whsec_b"}
+    )
+    assert settings.webhook_secrets == ("whsec_a", "whsec_b")
+
+
+def test_bad_number_names_the_setting(tmp_path):
+    """A malformed number fails fast with the setting's name in the message."""
+    with pytest.raises(ConfigurationError, match="BILLING_OPS_MAX_BODY_BYTES"):
+        load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path), "BILLING_OPS_MAX_BODY_BYTES": "big"})
+
+
+def test_secrets_are_not_in_the_repr(tmp_path):
+    """Printing Settings never shows the API key or operator token."""
+    settings = load_settings(
+        {
+            "BILLING_OPS_DATA_DIR": str(tmp_path),
+            "STRIPE_API_KEY": "sk_test_abc123",
+            "OPERATOR_TOKEN": "tok-secret",
+        }
+    )
+    assert "sk_test_abc123" not in repr(settings)
+    assert "tok-secret" not in repr(settings)

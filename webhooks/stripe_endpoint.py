@@ -1,0 +1,97 @@
+"""``POST /webhooks/stripe``: size cap, verify, parse once, enqueue, then answer.
+
+The view never touches the database and never runs a rule; it answers 2xx only after the
+broker has accepted the message. Dedupe is the store's job (unique event id); the
+``duplicate`` flag in the answer is a hint from a short-lived Redis marker that is set only
+after the message is on the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+import structlog
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from webhooks.metrics import (
+    ENQUEUE_SECONDS,
+    WEBHOOKS_ACCEPTED,
+    WEBHOOKS_RECEIVED,
+    WEBHOOKS_REJECTED,
+)
+from webhooks.signature import WebhookRejected, verify_signature
+from worker.broker import event_message
+
+log = structlog.get_logger()
+bp = Blueprint("stripe_webhooks", __name__)
+
+#: How long the "seen" hint lives: Stripe retries a delivery for up to 3 days.
+SEEN_MARKER_TTL_SECONDS = 3 * 24 * 3600
+SEEN_MARKER_PREFIX = "billing-ops:seen:"
+
+
+def _reject(code: str, status: int = 400) -> tuple[Response, int]:
+    WEBHOOKS_REJECTED.labels(reason=code).inc()
+    log.warning("webhook_rejected", reason=code, status=status)
+    return jsonify(error=code), status
+
+
+def _parse_event(body: str) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise WebhookRejected("malformed_payload", "body is not JSON") from None
+    if not (
+        isinstance(event, dict)
+        and event.get("object") == "event"
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+    ):
+        raise WebhookRejected("malformed_payload", "JSON is not a Stripe event object")
+    return event
+
+
+@bp.post("/webhooks/stripe")
+def receive_stripe_event() -> tuple[Response, int]:
+    WEBHOOKS_RECEIVED.inc()
+    settings = current_app.config["SETTINGS"]
+    raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH refuses an oversize body first
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _reject("malformed_payload")
+    try:
+        verify_signature(
+            body,
+            request.headers.get("Stripe-Signature"),
+            settings.webhook_secrets,
+            now=time.time(),
+            tolerance=settings.signature_tolerance_seconds,
+        )
+        event = _parse_event(body)
+    except WebhookRejected as rejected:
+        return _reject(rejected.code)
+
+    structlog.contextvars.bind_contextvars(event_id=event["id"], event_type=event["type"])
+    broker = current_app.config["BROKER"]
+    started = time.perf_counter()
+    try:
+        broker.enqueue(event_message(body))
+    except redis.RedisError as error:
+        log.error("webhook_enqueue_failed", error=type(error).__name__)
+        return _reject("queue_unavailable", 503)
+    ENQUEUE_SECONDS.observe(time.perf_counter() - started)
+    WEBHOOKS_ACCEPTED.inc()
+    try:
+        first = broker.client.set(
+            SEEN_MARKER_PREFIX + event["id"], 1, nx=True, ex=SEEN_MARKER_TTL_SECONDS
+        )
+    except redis.RedisError:
+        first = True  # the message is on the queue; the hint is only a hint
+    log.info("webhook_accepted", duplicate=not first)
+    return jsonify(received=True, duplicate=not first), 200

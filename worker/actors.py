@@ -1,0 +1,92 @@
+"""Dramatiq actors: thin verbs that decode a message and call one service function.
+
+Actors are declared on a broker at start-up (``setup``), never at import time, so the web
+process and the tests can import this package without a Redis connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dramatiq
+import structlog
+from dramatiq.middleware import CurrentMessage
+from sqlalchemy import Engine
+
+from worker import pipeline
+from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
+from worker.logs import configure_logging
+from worker.middleware import LogContext
+from worker.settings import Settings, load_settings
+from worker.store import events as event_log
+from worker.store.db import make_engine, upgrade_database
+
+log = structlog.get_logger()
+
+#: Attempts of one event before it is marked failed for an operator (``events retry``).
+MAX_EVENT_RETRIES = 5
+#: First retry after 1 s, doubling up to 5 minutes.
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 300_000
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+    broker: dramatiq.Broker
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("worker.actors.setup() has not been called in this process")
+    return _runtime
+
+
+def process_event(body: str) -> None:
+    """Record, project and evaluate one Stripe event; failures are counted in the store."""
+    rt = runtime()
+    try:
+        pipeline.process_event(rt.engine, body)
+    except Exception as error:
+        message = CurrentMessage.get_current_message()
+        retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
+        event_id = pipeline._safe_id(body)
+        if event_id:
+            event_log.record_failure(
+                rt.engine,
+                event_id,
+                f"{type(error).__name__}: {error}",
+                final=retries >= MAX_EVENT_RETRIES,
+                now=pipeline.utc_now(),
+            )
+        log.exception("event_failed", retries=retries)
+        raise
+
+
+def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
+    """Build the broker and engine for this process and declare the actors on it."""
+    global _runtime
+    settings = settings or load_settings()
+    configure_logging(settings.log_format)
+    broker = build_broker(
+        settings.effective_redis_url, edge=False, middleware=[CurrentMessage(), LogContext()]
+    )
+    dramatiq.set_broker(broker)
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade_database(engine, settings.data_dir)
+    dramatiq.actor(
+        process_event,
+        broker=broker,
+        actor_name=PROCESS_EVENT_ACTOR,
+        queue_name=EVENTS_QUEUE,
+        max_retries=MAX_EVENT_RETRIES,
+        min_backoff=MIN_BACKOFF_MS,
+        max_backoff=MAX_BACKOFF_MS,
+    )
+    _runtime = Runtime(settings=settings, engine=engine, broker=broker)
+    return _runtime

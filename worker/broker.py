@@ -1,0 +1,63 @@
+"""The Dramatiq broker on Redis, with timeouts that turn an outage into a fast error.
+
+redis-py retries with backoff by default; at the webhook edge that would hold Stripe's request
+for seconds. The edge's client fails within about a connect timeout so the view can answer 503
+and Stripe retries later.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+#: Edge client: refuse fast when Redis is down (a 503 within ~100 ms).
+EDGE_CONNECT_TIMEOUT_SECONDS = 0.1
+EDGE_SOCKET_TIMEOUT_SECONDS = 0.5
+#: Worker client: patient, it has nobody waiting on it.
+WORKER_SOCKET_TIMEOUT_SECONDS = 10.0
+
+EVENTS_QUEUE = "events"
+NOTIFICATIONS_QUEUE = "notifications"
+PROCESS_EVENT_ACTOR = "process_event"
+
+
+def redis_client(url: str, *, edge: bool) -> redis.Redis:
+    """A Redis client for the edge (fail fast, no retries) or for a worker."""
+    if edge:
+        return redis.Redis.from_url(
+            url,
+            socket_connect_timeout=EDGE_CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=EDGE_SOCKET_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+        )
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=WORKER_SOCKET_TIMEOUT_SECONDS,
+        socket_timeout=WORKER_SOCKET_TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )
+
+
+def build_broker(url: str, *, edge: bool, middleware: list | None = None) -> RedisBroker:
+    """A RedisBroker on ``url``; the worker adds its own middleware on top of the defaults."""
+    base = [AgeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(), Retries()]
+    broker = RedisBroker(client=redis_client(url, edge=edge), middleware=base)
+    for extra in middleware or []:
+        broker.add_middleware(extra)
+    return broker
+
+
+def event_message(body: str) -> dramatiq.Message:
+    """The message the edge enqueues: the raw, verified event JSON for ``process_event``."""
+    return dramatiq.Message(
+        queue_name=EVENTS_QUEUE,
+        actor_name=PROCESS_EVENT_ACTOR,
+        args=(body,),
+        kwargs={},
+        options={},
+    )

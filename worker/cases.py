@@ -1,0 +1,232 @@
+"""Triage cases: one per problem key, opened, updated, reopened and resolved from findings.
+
+A case's key is ``kind:primary-subject`` (Stripe ids are global, so the subject already names
+the person). State-derived findings are re-derived on every event of the person: when one
+stops holding (the invoice got paid, the duplicate was cancelled) its case is resolved by
+billing-ops itself, with the reason in the timeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from worker.errors import CaseNotFoundError
+from worker.handoff import customer_view, render_handoff
+from worker.projection import Person
+from worker.store.db import read_session, write_session
+from worker.store.tables import CaseEntryRow, CaseRow
+
+if TYPE_CHECKING:
+    from rules import BillingEvent, BillingSnapshot, Finding
+
+
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+SYSTEM_ACTOR = "billing-ops"
+SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    opened: tuple[int, ...] = ()
+    updated: tuple[int, ...] = ()
+    resolved: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseEntry:
+    at: datetime
+    actor: str
+    action: str
+    note: str | None
+    event_id: str | None
+
+
+def finding_to_json(finding: Finding) -> dict[str, Any]:
+    doc = dataclasses.asdict(finding)
+    doc["key"] = finding.key
+    return doc
+
+
+def _entry(session: Session, case: CaseRow, now: datetime, action: str, **extra: Any) -> None:
+    session.add(
+        CaseEntryRow(
+            case_id=case.id,
+            at=now,
+            actor=extra.pop("actor", SYSTEM_ACTOR),
+            action=action,
+            note=extra.pop("note", None),
+            event_id=extra.pop("event_id", None),
+        )
+    )
+
+
+def sync_cases(
+    session: Session,
+    person: Person,
+    snapshot: BillingSnapshot,
+    findings: Sequence[Finding],
+    event: BillingEvent,
+    now: datetime,
+) -> SyncResult:
+    """Open, update or reopen a case per finding; resolve cleared state-derived ones."""
+    opened: list[int] = []
+    updated: list[int] = []
+    resolved: list[int] = []
+    current = {finding.key: finding for finding in findings}
+    existing = {
+        row.key: row
+        for row in session.scalars(select(CaseRow).where(CaseRow.key.in_(list(current))))
+    }
+    for key, finding in sorted(current.items()):
+        doc = finding_to_json(finding)
+        doc["customer_view"] = customer_view_json(finding, snapshot)
+        finding_json = json.dumps(doc, sort_keys=True)
+        row = existing.get(key)
+        if row is None:
+            row = CaseRow(
+                key=key,
+                status=OPEN,
+                kind=finding.kind,
+                classification=finding.classification,
+                severity=finding.severity,
+                customer_id=finding.customer_id,
+                finding=finding_json,
+                handoff=json.dumps(render_handoff(finding, snapshot)),
+                opened_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            _entry(session, row, now, "opened", note=finding.reasoning, event_id=event.id)
+            opened.append(row.id)
+            continue
+        reopened = row.status == RESOLVED
+        if row.finding == finding_json and not reopened:
+            continue
+        row.classification = finding.classification
+        row.severity = finding.severity
+        row.finding = finding_json
+        row.handoff = json.dumps(render_handoff(finding, snapshot))
+        row.updated_at = now
+        if reopened:
+            row.status, row.resolved_at, row.status_by, row.status_note = OPEN, None, None, None
+            _entry(session, row, now, "reopened", note="the problem came back", event_id=event.id)
+        else:
+            _entry(session, row, now, "updated", note=finding.reasoning, event_id=event.id)
+        updated.append(row.id)
+
+    if person.customer_ids:
+        for row in session.scalars(
+            select(CaseRow).where(
+                CaseRow.customer_id.in_(person.customer_ids), CaseRow.status != RESOLVED
+            )
+        ):
+            if row.key in current or not json.loads(row.finding).get("auto_clear"):
+                continue
+            row.status, row.resolved_at, row.updated_at = RESOLVED, now, now
+            row.status_by, row.status_note = SYSTEM_ACTOR, "the condition no longer holds"
+            _entry(session, row, now, "auto_resolved", note=row.status_note, event_id=event.id)
+            resolved.append(row.id)
+    return SyncResult(tuple(opened), tuple(updated), tuple(resolved))
+
+
+# --- operator queries and transitions -------------------------------------------------
+
+
+def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) -> dict[str, Any]:
+    """A case in the shape of the interface contract (emails masked, no card data)."""
+    finding = json.loads(row.finding)
+    handoff = json.loads(row.handoff)
+    action = finding["recommended_action"]
+    doc: dict[str, Any] = {
+        "id": row.id,
+        "key": row.key,
+        "status": row.status,
+        "kind": row.kind,
+        "classification": row.classification,
+        "severity": row.severity,
+        "customer": finding.get("customer_view")
+        or {"id": row.customer_id, "name": None, "email_masked": None},
+        "subjects": finding["subjects"],
+        "opened_at": row.opened_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
+        "evidence": finding["evidence"],
+        "revenue_impact": finding["revenue_impact"],
+        "recommended_action": {
+            "type": action["type"],
+            "target": action["target"],
+            "reversible": action["reversible"],
+        },
+        "reasoning": finding["reasoning"],
+        "question": finding.get("question"),
+        "verify_contract": finding.get("verify_contract", False),
+        "handoff": handoff,
+        "status_by": row.status_by,
+        "status_note": row.status_note,
+    }
+    if entries is not None:
+        doc["timeline"] = [
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "note": e.note,
+                "event_id": e.event_id,
+            }
+            for e in entries
+        ]
+    return doc
+
+
+def list_cases(
+    engine: Engine, *, status: str | None = None, kind: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    with read_session(engine) as session:
+        query = select(CaseRow).order_by(CaseRow.updated_at.desc(), CaseRow.id.desc()).limit(limit)
+        if status:
+            query = query.where(CaseRow.status == status)
+        if kind:
+            query = query.where(CaseRow.kind == kind)
+        return [case_to_json(row) for row in session.scalars(query)]
+
+
+def get_case(engine: Engine, case_id: int) -> dict[str, Any]:
+    with read_session(engine) as session:
+        row = session.get(CaseRow, case_id)
+        if row is None:
+            raise CaseNotFoundError(f"no case with id {case_id}")
+        entries = session.scalars(
+            select(CaseEntryRow).where(CaseEntryRow.case_id == case_id).order_by(CaseEntryRow.id)
+        ).all()
+        return case_to_json(row, entries)
+
+
+def set_status(
+    engine: Engine, case_id: int, status: str, *, actor: str, note: str | None, now: datetime
+) -> dict[str, Any]:
+    """An operator acknowledges or resolves a case; the change lands in its timeline."""
+    if status not in (ACKNOWLEDGED, RESOLVED):
+        raise ValueError(f"status must be acknowledged or resolved, got {status!r}")
+    with write_session(engine) as session:
+        row = session.get(CaseRow, case_id)
+        if row is None:
+            raise CaseNotFoundError(f"no case with id {case_id}")
+        row.status, row.status_by, row.status_note, row.updated_at = status, actor, note, now
+        row.resolved_at = now if status == RESOLVED else None
+        _entry(session, row, now, status, actor=actor, note=note)
+    return get_case(engine, case_id)
+
+
+def customer_view_json(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]:
+    view = customer_view(finding, snapshot)
+    return {"id": view["id"], "name": view["name"], "email_masked": view["email_masked"]}

@@ -1,0 +1,35 @@
+"""One error hierarchy for billing-ops: a root, a few families, leaves named ``...Error``."""
+
+from __future__ import annotations
+
+
+class BillingOpsError(Exception):
+    """Root of every error billing-ops raises on purpose."""
+
+
+class ConfigurationError(BillingOpsError):
+    """Raised when a setting is missing or malformed; the message names the setting."""
+
+
+class InfrastructureError(BillingOpsError):
+    """Family: a service billing-ops depends on is not usable."""
+
+
+class QueueUnavailableError(InfrastructureError):
+    """Raised when a message cannot be put on the Redis queue."""
+
+
+class EmbeddedRedisError(InfrastructureError):
+    """Raised when no Redis server binary can be found or started for the embedded default."""
+
+
+class EventError(BillingOpsError):
+    """Family: an incoming event cannot be processed as given."""
+
+
+class UnknownEventError(EventError):
+    """Raised when an operator names an event id the store has never recorded."""
+
+
+class CaseNotFoundError(BillingOpsError):
+    """Raised when an operator names a case id that does not exist."""

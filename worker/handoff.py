@@ -1,0 +1,151 @@
+"""The six-section operator handoff, rendered from a finding and the customer's snapshot.
+
+The wording lives in ``worker/templates/handoff/*.j2`` (one file per section) so that a
+support lead can edit it without touching code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from worker.money import format_money
+from worker.pii import mask_email
+
+if TYPE_CHECKING:
+    from rules import BillingSnapshot, Finding
+
+
+SECTIONS = ("customer", "billing_state", "decision", "action_taken", "follow_up", "product_gap")
+TITLES = {
+    "customer": "CUSTOMER",
+    "billing_state": "BILLING STATE",
+    "decision": "DECISION",
+    "action_taken": "ACTION TAKEN",
+    "follow_up": "FOLLOW-UP",
+    "product_gap": "PRODUCT GAP",
+}
+
+_env = Environment(
+    loader=PackageLoader("worker", "templates/handoff"),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+    autoescape=False,
+)
+
+
+def _day(ts: int | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else None
+
+
+def _plan(sub: Any) -> str:
+    parts = []
+    for item in sub.items:
+        every = (
+            f"{item.interval_count} {item.interval}s"
+            if item.interval_count not in (None, 1)
+            else item.interval
+        )
+        parts.append(
+            f"{item.quantity or 1} × {item.product_id or item.price_id} "
+            f"{format_money(item.unit_amount, item.currency)}/{every or '?'}"
+        )
+    return ", ".join(parts) or "no items"
+
+
+def customer_view(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]:
+    """Name, masked email and id of the customer a finding is about (no other PII)."""
+    customer = next((c for c in snapshot.customers if c.id == finding.customer_id), None)
+    email = customer.email if customer else None
+    name = customer.name if customer else None
+    if not email or not name:
+        invoice = next((i for i in snapshot.invoices if i.customer_id == finding.customer_id), None)
+        email = email or (invoice.customer_email if invoice else None)
+        name = name or (invoice.customer_name if invoice else None)
+    return {
+        "id": finding.customer_id,
+        "name": name,
+        "first_name": (name or "").split(" ")[0] or None,
+        "email_masked": mask_email(email),
+    }
+
+
+def render_handoff(
+    finding: Finding, snapshot: BillingSnapshot, *, action_taken: str | None = None
+) -> dict[str, str]:
+    """The six sections as plain text, keyed as in the case JSON contract."""
+    subjects = set(finding.subjects)
+    subs = sorted(snapshot.subscriptions, key=lambda s: (s.created or 0, s.id))
+    primary_sub = next((s for s in subs if s.id in subjects), subs[-1] if subs else None)
+    invoices = sorted(snapshot.invoices, key=lambda i: (i.created or 0, i.id))[-5:]
+    subject_invoice = next((i for i in invoices if i.id in subjects), None)
+    charges = sorted(snapshot.charges, key=lambda c: (c.created or 0, c.id))[-5:]
+    impact = finding.revenue_impact
+    context = {
+        "finding": finding,
+        "customer": customer_view(finding, snapshot),
+        "other_customers": sorted(c.id for c in snapshot.customers if c.id != finding.customer_id),
+        "subscriptions": [
+            {
+                "id": s.id,
+                "status": s.status,
+                "cancel_at_period_end": s.cancel_at_period_end,
+                "plan": _plan(s),
+                "created": _day(s.created),
+                "customer_id": s.customer_id,
+            }
+            for s in subs
+        ],
+        "invoices": [
+            {
+                "id": i.id,
+                "status": i.status,
+                "billing_reason": i.billing_reason,
+                "amount": format_money(i.amount_due, i.currency),
+                "attempt_count": i.attempt_count,
+                "next_payment_attempt": _day(i.next_payment_attempt),
+            }
+            for i in invoices
+        ],
+        "charges": [
+            {
+                "id": c.id,
+                "status": c.status,
+                "amount": format_money(c.amount, c.currency),
+                "refunded": format_money(c.amount_refunded, c.currency)
+                if c.amount_refunded
+                else None,
+                "card": f"{c.card_brand} ····{c.card_last4}" if c.card_last4 else None,
+            }
+            for c in charges
+        ],
+        "anomalies": [s.replace("_", " ") for s in finding.signals],
+        "impact": format_money(impact.amount_minor, impact.currency)
+        if impact.amount_minor
+        else None,
+        "plan": _plan(primary_sub) if primary_sub else None,
+        "invoice_amount": (
+            format_money(subject_invoice.amount_due, subject_invoice.currency)
+            if subject_invoice
+            else None
+        ),
+        "pay_link": subject_invoice.hosted_invoice_url if subject_invoice else None,
+        "action_taken": action_taken,
+    }
+    return {
+        section: _env.get_template(f"{section}.j2").render(**context).strip()
+        for section in SECTIONS
+    }
+
+
+def handoff_text(handoff: dict[str, str]) -> str:
+    """The handoff as the block an operator pastes into a ticket."""
+    blocks = []
+    for section in SECTIONS:
+        body = handoff.get(section, "").replace("\n", "\n" + " " * 16)
+        blocks.append(f"{TITLES[section]:<15} {body}")
+    return "\n".join(blocks)

@@ -1,0 +1,116 @@
+"""The identity summary an operator asks for: who is this, what do they pay for, what is wrong.
+
+A query is an email, or a ``cus_``, ``sub_``, ``in_`` or ``ch_`` id. The answer covers the
+whole person: every customer record sharing the email.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from worker.cases import list_cases
+from worker.money import format_money
+from worker.pii import mask_email
+from worker.projection import find_person, load_snapshot
+from worker.store.db import read_session
+from worker.store.tables import CaseRow, ObjectRow
+
+ID_PREFIXES = {"cus_": "customer", "sub_": "subscription", "in_": "invoice", "ch_": "charge"}
+
+
+class LookupQueryError(ValueError):
+    """Raised when a query is neither an email nor a supported Stripe id."""
+
+
+def _seed(session: Any, query: str) -> tuple[list[str], list[str]]:
+    query = query.strip()
+    if "@" in query:
+        return [], [query.lower()]
+    for prefix, object_type in ID_PREFIXES.items():
+        if query.startswith(prefix):
+            if object_type == "customer":
+                return [query], []
+            customer = session.scalar(
+                select(ObjectRow.customer_id).where(
+                    ObjectRow.object_type == object_type, ObjectRow.object_id == query
+                )
+            )
+            return ([customer] if customer else []), []
+    raise LookupQueryError(
+        f"cannot look up {query!r}: give an email or a cus_, sub_, in_ or ch_ id"
+    )
+
+
+def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> dict[str, Any]:
+    """The identity summary; emails are shown in full only when the query was that email."""
+    reveal = ("@" in query) if reveal_email is None else reveal_email
+    show = (lambda e: e) if reveal else mask_email
+    with read_session(engine) as session:
+        ids, emails = _seed(session, query)
+        person = find_person(session, ids, emails)
+        snapshot = load_snapshot(session, person)
+        case_ids = list(
+            session.scalars(
+                select(CaseRow.id).where(CaseRow.customer_id.in_(person.customer_ids or [""]))
+            )
+        )
+    live = [s for s in snapshot.subscriptions if s.status in ("active", "trialing", "past_due")]
+    products: dict[str, list[str]] = {}
+    for sub in live:
+        for item in sub.items:
+            products.setdefault(item.product_id or item.price_id or "?", []).append(sub.id)
+    anomalies = [
+        f"{len(subs)} live subscriptions to {product}: {', '.join(sorted(subs))}"
+        for product, subs in sorted(products.items())
+        if len(set(subs)) > 1
+    ]
+    cases = [c for c in list_cases(engine) if c["id"] in set(case_ids)]
+    return {
+        "query": query if reveal else (show(query) if "@" in query else query),
+        "found": bool(person.customer_ids or snapshot.subscriptions or snapshot.invoices),
+        "customers": [
+            {"id": c.id, "name": c.name, "email": show(c.email), "deleted": c.deleted}
+            for c in sorted(snapshot.customers, key=lambda c: c.id)
+        ],
+        "subscriptions": {
+            "active": [_sub(s) for s in live],
+            "canceled": [_sub(s) for s in snapshot.subscriptions if s not in live],
+        },
+        "invoices": [
+            {
+                "id": i.id,
+                "status": i.status,
+                "billing_reason": i.billing_reason,
+                "amount_due": format_money(i.amount_due, i.currency),
+                "attempt_count": i.attempt_count,
+                "subscription": i.subscription_id,
+            }
+            for i in sorted(snapshot.invoices, key=lambda i: (i.created or 0, i.id))[-10:]
+        ],
+        "anomalies": anomalies,
+        "cases": [
+            {"id": c["id"], "status": c["status"], "kind": c["kind"], "key": c["key"]}
+            for c in cases
+        ],
+    }
+
+
+def _sub(sub: Any) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "customer": sub.customer_id,
+        "status": sub.status,
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "items": [
+            {
+                "product": item.product_id,
+                "price": item.price_id,
+                "quantity": item.quantity,
+                "amount": format_money(item.unit_amount, item.currency),
+                "interval": item.interval,
+            }
+            for item in sub.items
+        ],
+    }

@@ -1,0 +1,30 @@
+"""Dramatiq middleware for cross-cutting concerns of the workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import structlog
+
+
+class LogContext(dramatiq.Middleware):
+    """Bind the message id and actor to the log context for the life of one message."""
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            message_id=message.message_id, actor=message.actor_name
+        )
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message

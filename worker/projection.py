@@ -1,0 +1,129 @@
+"""The billing projection in the store: newest snapshot of each object, grouped by person.
+
+Which snapshot wins is decided by ``rules.supersedes`` (a pure total order), so the stored
+state is the same whatever order Stripe delivered the events in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from rules import (
+    BillingSnapshot,
+    ObjectRecord,
+    build_snapshot,
+    record_from_json,
+    record_to_json,
+    supersedes,
+)
+from worker.store.tables import ObjectRow
+
+
+@dataclass(frozen=True)
+class Person:
+    """Every customer record that belongs to one human (shared email), and their emails."""
+
+    customer_ids: frozenset[str]
+    emails: frozenset[str]
+
+    @property
+    def lock_keys(self) -> list[str]:
+        return sorted([f"cus:{c}" for c in self.customer_ids] + [f"email:{e}" for e in self.emails])
+
+
+def _link_id(record: ObjectRecord) -> str | None:
+    return getattr(record.data, "charge_id", None) if record.object_type == "dispute" else None
+
+
+def resolve_customer(session: Session, record: ObjectRecord) -> str | None:
+    """The record's customer, or (for a dispute) the customer of the charge it disputes."""
+    if record.customer_id:
+        return record.customer_id
+    link = _link_id(record)
+    if link:
+        return session.scalar(
+            select(ObjectRow.customer_id).where(
+                ObjectRow.object_type == "charge", ObjectRow.object_id == link
+            )
+        )
+    return None
+
+
+def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[str]) -> Person:
+    """Expand ids and emails to the whole person: every customer sharing one of the emails."""
+    ids = {c for c in customer_ids if c}
+    mails = {e for e in emails if e}
+    if ids:
+        mails |= set(
+            session.scalars(
+                select(ObjectRow.email).where(
+                    ObjectRow.customer_id.in_(ids), ObjectRow.email.is_not(None)
+                )
+            )
+        )
+    if mails:
+        ids |= set(
+            session.scalars(
+                select(ObjectRow.customer_id).where(
+                    ObjectRow.email.in_(mails), ObjectRow.customer_id.is_not(None)
+                )
+            )
+        )
+    return Person(customer_ids=frozenset(ids), emails=frozenset(mails))
+
+
+def apply_record(
+    session: Session, record: ObjectRecord, customer_id: str | None, now: datetime
+) -> bool:
+    """Store ``record`` unless the stored snapshot is newer; True when it was stored."""
+    row = session.get(ObjectRow, (record.object_type, record.object_id))
+    if row is not None:
+        current = record_from_json(json.loads(row.data))
+        if not supersedes(record, current):
+            return False
+    doc = json.dumps(record_to_json(record), sort_keys=True, separators=(",", ":"))
+    version = json.dumps(list(record.version), separators=(",", ":"))
+    if row is None:
+        row = ObjectRow(object_type=record.object_type, object_id=record.object_id)
+        session.add(row)
+    row.customer_id = customer_id or (row.customer_id if row.customer_id else None)
+    row.email = record.email or row.email
+    row.link_id = _link_id(record)
+    row.version = version
+    row.partial = record.partial
+    row.data = doc
+    row.updated_at = now
+    if record.object_type == "charge" and customer_id:
+        _adopt_disputes(session, record.object_id, customer_id)
+    return True
+
+
+def _adopt_disputes(session: Session, charge_id: str, customer_id: str) -> None:
+    """A dispute seen before its charge gets the charge's customer once the charge is known."""
+    for row in session.scalars(
+        select(ObjectRow).where(
+            ObjectRow.object_type == "dispute",
+            ObjectRow.link_id == charge_id,
+            ObjectRow.customer_id.is_(None),
+        )
+    ):
+        row.customer_id = customer_id
+
+
+def load_snapshot(session: Session, person: Person) -> BillingSnapshot:
+    """Every stored object of the person, as the rules' snapshot."""
+    if not person.customer_ids and not person.emails:
+        return build_snapshot(())
+    clauses = []
+    if person.customer_ids:
+        clauses.append(ObjectRow.customer_id.in_(person.customer_ids))
+    if person.emails:
+        clauses.append(ObjectRow.email.in_(person.emails))
+    rows = session.scalars(select(ObjectRow).where(or_(*clauses))).all()
+    return build_snapshot(record_from_json(json.loads(row.data)) for row in rows)

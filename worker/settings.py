@@ -1,0 +1,126 @@
+"""Configuration, read once from the environment into a frozen ``Settings``.
+
+Nothing else in billing-ops reads ``os.environ``: every process calls ``load_settings()`` at
+start-up and passes the result down.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from worker.errors import ConfigurationError
+
+#: Where embedded state (SQLite file, Redis socket, generated signing secret) lives.
+DEFAULT_DATA_DIR = ".billing-ops"
+#: Largest webhook body accepted; Stripe events are a few KB, the largest rarely past 100 KB.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Stripe's own default tolerance for the signed timestamp.
+DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
+#: How long an event may sit as "received" before the sweeper puts it back on the queue.
+DEFAULT_STALE_EVENT_SECONDS = 300
+SECRET_FILE_NAME = "webhook_secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a billing-ops process needs to know about its environment."""
+
+    data_dir: Path
+    webhook_secrets: tuple[str, ...]
+    database_url: str
+    redis_url: str | None = None
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    smtp_url: str | None = field(default=None, repr=False)
+    email_from: str | None = None
+    operator_token: str | None = field(default=None, repr=False)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
+    stale_event_seconds: int = DEFAULT_STALE_EVENT_SECONDS
+    log_format: str = "auto"
+    secret_generated: bool = False
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when no ``REDIS_URL`` is set and billing-ops runs its own Redis server."""
+        return self.redis_url is None
+
+    @property
+    def redis_socket_path(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    @property
+    def effective_redis_url(self) -> str:
+        """The configured Redis, or the embedded server's unix socket in the data dir."""
+        return self.redis_url or f"unix://{self.redis_socket_path}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build ``Settings`` from the environment (or the mapping given, for tests)."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("BILLING_OPS_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+    secrets_, generated = _webhook_secrets(env.get("STRIPE_WEBHOOK_SECRET"), data_dir)
+    return Settings(
+        data_dir=data_dir,
+        webhook_secrets=secrets_,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'billing-ops.db'}",
+        redis_url=env.get("REDIS_URL") or None,
+        stripe_api_key=env.get("STRIPE_API_KEY") or None,
+        stripe_api_base=env.get("STRIPE_API_BASE") or None,
+        slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+        smtp_url=env.get("SMTP_URL") or None,
+        email_from=env.get("EMAIL_FROM") or None,
+        operator_token=env.get("OPERATOR_TOKEN") or None,
+        max_body_bytes=_positive_int(env, "BILLING_OPS_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        signature_tolerance_seconds=_positive_int(
+            env, "BILLING_OPS_SIGNATURE_TOLERANCE", DEFAULT_SIGNATURE_TOLERANCE_SECONDS
+        ),
+        stale_event_seconds=_positive_int(
+            env, "BILLING_OPS_STALE_EVENT_SECONDS", DEFAULT_STALE_EVENT_SECONDS
+        ),
+        log_format=env.get("BILLING_OPS_LOG_FORMAT", "auto"),
+        secret_generated=generated,
+    )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _webhook_secrets(raw: str | None, data_dir: Path) -> tuple[tuple[str, ...], bool]:
+    """Secrets from ``STRIPE_WEBHOOK_SECRET`` (comma-separated during a rotation).
+
+    Unset, a secret is generated once and kept in the data dir so that ``serve``, its
+    workers and ``billing-ops secret`` all agree on it across restarts.
+    """
+    if raw:
+        values = tuple(part.strip() for part in raw.split(",") if part.strip())
+        if not values:
+            raise ConfigurationError("STRIPE_WEBHOOK_SECRET is set but holds no secret")
+        return values, False
+    path = data_dir / SECRET_FILE_NAME
+    if path.exists():
+        return (path.read_text().strip(),), True
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this install won the race
+        return (path.read_text().strip(),), True
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return (secret,), True

@@ -1,0 +1,1 @@
+"""The case store: SQLAlchemy 2 on SQLite (default) or PostgreSQL (``DATABASE_URL``)."""

@@ -1,0 +1,84 @@
+"""The schema, as SQLAlchemy 2 declarative tables. Alembic migrations create it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EventRow(Base):
+    """Every Stripe event received, once (unique id), with how its processing went."""
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    api_version: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # received|processed|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ObjectRow(Base):
+    """The projection: the newest known snapshot of each Stripe object, as rules records."""
+
+    __tablename__ = "objects"
+
+    object_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    link_id: Mapped[str | None] = mapped_column(String(255), index=True)  # dispute → charge
+    version: Mapped[str] = mapped_column(Text)  # JSON list, compared by rules.supersedes
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[str] = mapped_column(Text)  # JSON of rules.record_to_json
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseRow(Base):
+    """One triage case per problem key (kind + primary subject)."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open|acknowledged|resolved
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    classification: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    finding: Mapped[str] = mapped_column(Text)  # JSON of the latest finding
+    handoff: Mapped[str] = mapped_column(Text)  # JSON of the six sections
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status_by: Mapped[str | None] = mapped_column(String(120))
+    status_note: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseEntryRow(Base):
+    """The timeline of a case: every change, who made it and when."""
+
+    __tablename__ = "case_entries"
+    __table_args__ = (Index("ix_case_entries_case_at", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(255))
