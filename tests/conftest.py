@@ -80,3 +80,14 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         operator_token="op-token-for-tests",
         log_format="json",
     )
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A freshly emptied PostgreSQL database, for tests that only PostgreSQL can stage."""
+    if not POSTGRES_URL:
+        if IN_CI:
+            pytest.fail("TEST_DATABASE_URL must point at PostgreSQL in CI")
+        pytest.skip("TEST_DATABASE_URL is not set")
+    _reset_postgres(POSTGRES_URL)
+    return POSTGRES_URL
