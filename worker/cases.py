@@ -109,8 +109,10 @@ def sync_cases(
             _entry(session, row, now, "opened", note=finding.reasoning, event_id=event.id)
             opened.append(row.id)
             continue
+        if row.finding == finding_json:
+            continue
         reopened = row.status == RESOLVED
-        if row.finding == finding_json and not reopened:
+        if reopened and not _came_back(row, finding):
             continue
         row.classification = finding.classification
         row.severity = finding.severity
@@ -137,6 +139,18 @@ def sync_cases(
             _entry(session, row, now, "auto_resolved", note=row.status_note, event_id=event.id)
             resolved.append(row.id)
     return SyncResult(tuple(opened), tuple(updated), tuple(resolved))
+
+
+def _came_back(row: CaseRow, finding: Finding) -> bool:
+    """Whether a resolved case's problem is back: billing-ops resolved it because it had
+    cleared, or an operator resolved it and it has since grown (new subjects, higher
+    severity). A renewal or a redelivery alone never reopens an operator's resolution."""
+    if row.status_by == SYSTEM_ACTOR:
+        return True
+    before = json.loads(row.finding)
+    grew = bool(set(finding.subjects) - set(before["subjects"]))
+    escalated = SEVERITY_ORDER.get(finding.severity, 0) > SEVERITY_ORDER.get(row.severity, 0)
+    return grew or escalated
 
 
 # --- operator queries and transitions -------------------------------------------------

@@ -1,0 +1,136 @@
+"""Cases from findings: one per problem, stable under redelivery and any arrival order."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.support import FIXTURES, envelope, subscription
+from worker.cases import list_cases, set_status
+from worker.pipeline import process_event, utc_now
+from worker.store.db import make_engine, upgrade_database
+
+T0 = 1_764_000_000
+SCENARIOS = FIXTURES / "scenarios"
+
+
+def scenario_events() -> list[str]:
+    """Every scenario's events, in their folders' order."""
+    return [
+        json.dumps(json.loads(path.read_text()))
+        for folder in sorted(SCENARIOS.iterdir())
+        for path in sorted(folder.glob("[0-9]*.json"))
+    ]
+
+
+def open_cases(engine) -> list[tuple[str, str, str]]:
+    return sorted(
+        (c["key"], c["classification"], c["severity"]) for c in list_cases(engine, status="open")
+    )
+
+
+@pytest.fixture
+def fresh_engine(tmp_path):
+    """A new SQLite store per call, for comparing several runs."""
+    count = iter(range(1000))
+
+    def make():
+        engine = make_engine(f"sqlite:///{tmp_path / f'run{next(count)}.db'}")
+        upgrade_database(engine, tmp_path)
+        return engine
+
+    return make
+
+
+def test_shuffled_redelivered_stream_gives_the_in_order_cases(fresh_engine):
+    """Every scenario replayed in order, then shuffled with redeliveries (three seeds), ends
+    with the same open cases."""
+    events = scenario_events()
+    in_order = fresh_engine()
+    for body in events:
+        process_event(in_order, body)
+    expected = open_cases(in_order)
+    assert expected  # the scenarios do produce cases
+    for seed in (1, 2, 3):
+        rng = random.Random(seed)
+        stream = events + rng.sample(events, k=len(events) // 2)
+        rng.shuffle(stream)
+        engine = fresh_engine()
+        for body in stream:
+            process_event(engine, body)
+        assert open_cases(engine) == expected, f"seed {seed}"
+
+
+def test_redelivery_does_not_touch_the_case_timeline(engine):
+    """Delivering the same events again adds no timeline entry and no case."""
+    bodies = [
+        envelope("evt_1", "customer.subscription.created",
+                 subscription("sub_1", "cus_1", created=T0), T0),
+        envelope("evt_2", "customer.subscription.created",
+                 subscription("sub_2", "cus_1", created=T0 + 60), T0 + 60),
+    ]  # fmt: skip
+    for body in bodies * 3:
+        process_event(engine, body)
+    (case,) = list_cases(engine)
+    from worker.cases import get_case
+
+    assert [e["action"] for e in get_case(engine, case["id"])["timeline"]] == ["opened"]
+
+
+def _cancel_at_period_end(event_id: str, on: bool, at: int) -> str:
+    sub = subscription("sub_c", "cus_c", created=T0)
+    sub["cancel_at_period_end"] = on
+    sub["cancel_at"] = T0 + 30 * 86400 if on else None
+    previous = {"cancel_at_period_end": not on}
+    return envelope(
+        event_id, "customer.subscription.updated", sub, at, previous_attributes=previous
+    )
+
+
+def test_a_problem_that_clears_and_comes_back_reopens_its_case(engine):
+    """cancel_at_period_end on → off → on: opened, resolved by billing-ops, reopened."""
+    process_event(engine, envelope("evt_0", "customer.subscription.created",
+                                   subscription("sub_c", "cus_c", created=T0), T0))  # fmt: skip
+    process_event(engine, _cancel_at_period_end("evt_on", True, T0 + 100))
+    process_event(engine, _cancel_at_period_end("evt_off", False, T0 + 200))
+    process_event(engine, _cancel_at_period_end("evt_on2", True, T0 + 300))
+    from worker.cases import get_case
+
+    churn = [c for c in list_cases(engine) if c["key"] == "churn_signal:sub_c"]
+    assert len(churn) == 1
+    timeline = [e["action"] for e in get_case(engine, churn[0]["id"])["timeline"]]
+    assert timeline[0] == "opened" and "auto_resolved" in timeline and timeline[-1] == "reopened"
+    assert churn[0]["status"] == "open"
+
+
+def test_operator_resolution_stands_without_new_evidence(engine):
+    """An operator resolves a duplicate; a later update of the same subscription (a renewal,
+    a metadata change) does not reopen it."""
+    first = envelope("evt_1", "customer.subscription.created",
+                     subscription("sub_1", "cus_1", created=T0), T0)  # fmt: skip
+    second = envelope("evt_2", "customer.subscription.created",
+                      subscription("sub_2", "cus_1", created=T0 + 60), T0 + 60)  # fmt: skip
+    process_event(engine, first)
+    process_event(engine, second)
+    (case,) = list_cases(engine)
+    set_status(engine, case["id"], "resolved", actor="sam", note="team confirmed", now=utc_now())
+    renewed = subscription("sub_1", "cus_1", created=T0)
+    renewed["metadata"] = {"note": "renewed"}
+    process_event(engine, envelope("evt_3", "customer.subscription.updated", renewed, T0 + 999))
+    assert [c["status"] for c in list_cases(engine)] == ["resolved"]
+
+
+def test_operator_resolution_reopens_when_the_problem_grows(engine):
+    """A third subscription to the same product reopens a duplicate an operator resolved."""
+    for n in (1, 2):
+        process_event(engine, envelope(f"evt_{n}", "customer.subscription.created",
+                      subscription(f"sub_{n}", "cus_1", created=T0 + n), T0 + n))  # fmt: skip
+    (case,) = list_cases(engine)
+    set_status(engine, case["id"], "resolved", actor="sam", note="cancelled", now=utc_now())
+    process_event(engine, envelope("evt_3", "customer.subscription.created",
+                  subscription("sub_3", "cus_1", created=T0 + 3), T0 + 3))  # fmt: skip
+    statuses = {c["key"]: c["status"] for c in list_cases(engine)}
+    assert "open" in statuses.values()
