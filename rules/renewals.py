@@ -56,7 +56,7 @@ def find_failed_renewals(ctx: RuleContext) -> list[Finding]:
     return findings
 
 
-def _steps(ctx: RuleContext, sub: Subscription | None, retry: str) -> tuple[str, ...]:
+def _steps(verify: bool, retry: str) -> tuple[str, ...]:
     return with_contract_check(
         (
             "Send the customer a billing portal link (or the hosted invoice link) to update "
@@ -66,7 +66,7 @@ def _steps(ctx: RuleContext, sub: Subscription | None, retry: str) -> tuple[str,
             "Document the outreach on the case",
             "Follow up after the next payment attempt",
         ),
-        ctx.verify_contract(sub),
+        verify,
     )
 
 
@@ -85,6 +85,7 @@ def _invoice_finding(
         if not exhausted
         else "Stripe has no retry scheduled: retry the payment once the card is updated"
     )
+    verify = ctx.verify_contract(sub) or invoice.billing_reason == "subscription_update"
     signals = ["renewal_payment_failed"]
     if sub is not None and sub.status in DUNNING_STATUSES:
         signals.append(sub.status)
@@ -104,11 +105,11 @@ def _invoice_finding(
             type="send_portal_link",
             target=customer_id,
             reversible=True,
-            steps=_steps(ctx, sub, retry),
+            steps=_steps(verify, retry),
         ),
         reasoning=_renewal_reasoning(invoice, exhausted),
         question=None,
-        verify_contract=ctx.verify_contract(sub),
+        verify_contract=verify,
         product_gaps=("no_dunning_emails",) if invoice.attempt_count >= 2 else (),
         signals=tuple(signals),
         auto_clear=True,
@@ -146,7 +147,7 @@ def _subscription_finding(ctx: RuleContext, sub: Subscription, customer_id: str)
             type="send_portal_link",
             target=customer_id,
             reversible=True,
-            steps=_steps(ctx, sub, "Let Stripe's retry schedule continue"),
+            steps=_steps(ctx.verify_contract(sub), "Let Stripe's retry schedule continue"),
         ),
         reasoning=(
             f"Subscription {sub.id} is {sub.status} (latest invoice attempt_count {attempts}, "

@@ -1,0 +1,87 @@
+"""incomplete_checkout: a first payment that never completed, until the person succeeds."""
+
+from __future__ import annotations
+
+import copy
+
+from rules import parse_event
+
+DAY = 86_400
+T0 = 1_767_225_600
+
+
+def checkouts(findings_by_key):
+    return {k: f for k, f in findings_by_key.items() if f.kind == "incomplete_checkout"}
+
+
+def test_expired_subscription_and_session(scenario, findings):
+    """An incomplete_expired subscription and an expired session each open a case."""
+    found = checkouts(findings(scenario("incomplete_checkout")))
+    assert sorted(found) == ["incomplete_checkout:cs_test_Ivy", "incomplete_checkout:sub_Ivy"]
+    for finding in found.values():
+        assert finding.classification == "failed_payment"
+        assert finding.recommended_action.type == "contact_customer"
+        assert finding.revenue_impact.amount_minor == 0
+        assert finding.customer_id == "cus_Ivy"
+
+
+def test_stale_action_required_first_invoice(event, findings):
+    """An incomplete subscription whose first invoice needs action for over a day is flagged."""
+    events = [
+        event("customer.subscription.created__incomplete"),
+        event("invoice.payment_action_required__first_invoice"),
+    ]
+    (finding,) = checkouts(findings(events, now=T0 + 2 * DAY)).values()
+    assert finding.subjects == ("sub_Inc", "in_IncFirst")
+    assert finding.recommended_action.type == "send_portal_link"
+    assert "payment_action_required" in finding.signals
+
+
+def test_fresh_action_required_is_not_flagged(event, findings):
+    """Within stale_action_required_seconds the customer may still be authenticating."""
+    events = [
+        event("customer.subscription.created__incomplete"),
+        event("invoice.payment_action_required__first_invoice"),
+    ]
+    assert checkouts(findings(events, now=T0 + 3600)) == {}
+
+
+def test_later_completed_checkout_clears_expired_one(event, payload, findings):
+    """An expired session followed by a paid one for the same customer is no case."""
+    done = payload("checkout.session.completed__subscription")
+    done["data"]["object"]["created"] = T0 + 2 * DAY
+    events = [event("checkout.session.expired__subscription"), parse_event(done)]
+    assert checkouts(findings(events)) == {}
+
+
+def test_later_live_subscription_clears_expired_session(event, payload, findings):
+    """A live subscription created after the expired session clears it."""
+    sub = payload("customer.subscription.created__annual")
+    sub["data"]["object"]["created"] = T0 + 2 * DAY
+    events = [event("checkout.session.expired__subscription"), parse_event(sub)]
+    assert checkouts(findings(events)) == {}
+
+
+def test_later_subscription_clears_incomplete_expired(scenario_payloads, findings):
+    """The person retrying successfully (a new live subscription) clears the expired one."""
+    payloads = scenario_payloads("incomplete_checkout")
+    retry = copy.deepcopy(payloads[1])
+    retry["id"] = "evt_IncCoRetry"
+    retry["created"] = payloads[-1]["created"] + 3600
+    retry["data"]["object"].update(id="sub_IvyRetry", status="active", created=retry["created"])
+    assert checkouts(findings([parse_event(p) for p in [*payloads, retry]])) == {}
+
+
+def test_anonymous_expired_checkout_is_skipped(event, findings):
+    """A guest session with no customer anywhere opens no case (no one to contact)."""
+    assert checkouts(findings([event("checkout.session.expired__guest")])) == {}
+
+
+def test_guest_checkout_resolved_by_email(event, payload, findings):
+    """A guest session whose email matches a customer record is that customer's case."""
+    customer = payload("customer.created__no_payment_method")
+    customer["data"]["object"]["email"] = "Guest@Example.com"
+    events = [parse_event(customer), event("checkout.session.expired__guest")]
+    (finding,) = checkouts(findings(events)).values()
+    assert finding.customer_id == "cus_Trial"
+    assert "no_checkout_recovery" in finding.product_gaps
