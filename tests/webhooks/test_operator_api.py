@@ -67,7 +67,11 @@ def test_right_token_lists_cases_in_the_contract_shape(api):
                 "opened_at", "updated_at", "evidence", "revenue_impact", "recommended_action",
                 "handoff"):  # fmt: skip
         assert key in case
-    assert case["customer"] == {"id": "cus_1", "name": "Jane Doe", "email_masked": "a***@example.com"}
+    assert case["customer"] == {
+        "id": "cus_1",
+        "name": "Jane Doe",
+        "email_masked": "a***@example.com",
+    }
     assert set(case["handoff"]) == {
         "customer", "billing_state", "decision", "action_taken", "follow_up", "product_gap"
     }  # fmt: skip
