@@ -12,7 +12,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
@@ -111,6 +111,7 @@ def sync_cases(
             continue
         if row.finding == finding_json:
             continue
+        before = json.loads(row.finding)
         reopened = row.status == RESOLVED
         if reopened and not _came_back(row, finding):
             continue
@@ -123,7 +124,9 @@ def sync_cases(
             row.status, row.resolved_at, row.status_by, row.status_note = OPEN, None, None, None
             _entry(session, row, now, "reopened", note="the problem came back", event_id=event.id)
         else:
-            _entry(session, row, now, "updated", note=finding.reasoning, event_id=event.id)
+            _entry(
+                session, row, now, "updated", note=_what_changed(before, finding), event_id=event.id
+            )
         updated.append(row.id)
 
     if person.customer_ids:
@@ -141,6 +144,20 @@ def sync_cases(
     return SyncResult(tuple(opened), tuple(updated), tuple(resolved))
 
 
+def _what_changed(before: dict[str, Any], finding: Finding) -> str:
+    """A timeline note naming what an update brought, not a repeat of the reasoning."""
+    changes = []
+    new_evidence = sorted(set(finding.evidence) - set(before.get("evidence", [])))
+    if new_evidence:
+        changes.append("new evidence " + ", ".join(new_evidence))
+    for field in ("classification", "severity"):
+        if before.get(field) != getattr(finding, field):
+            changes.append(f"{field} {before.get(field)} → {getattr(finding, field)}")
+    if set(before.get("subjects", [])) != set(finding.subjects):
+        changes.append("subjects now " + ", ".join(finding.subjects))
+    return "; ".join(changes) or "billing state refreshed"
+
+
 def _came_back(row: CaseRow, finding: Finding) -> bool:
     """Whether a resolved case's problem is back: billing-ops resolved it because it had
     cleared, or an operator resolved it and it has since grown (new subjects, higher
@@ -154,6 +171,13 @@ def _came_back(row: CaseRow, finding: Finding) -> bool:
 
 
 # --- operator queries and transitions -------------------------------------------------
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC; SQLite hands datetimes back without their zone."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
 
 
 def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) -> dict[str, Any]:
@@ -171,9 +195,9 @@ def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) ->
         "customer": finding.get("customer_view")
         or {"id": row.customer_id, "name": None, "email_masked": None},
         "subjects": finding["subjects"],
-        "opened_at": row.opened_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
+        "opened_at": iso(row.opened_at),
+        "updated_at": iso(row.updated_at),
+        "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
         "evidence": finding["evidence"],
         "revenue_impact": finding["revenue_impact"],
         "recommended_action": {
@@ -191,7 +215,7 @@ def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) ->
     if entries is not None:
         doc["timeline"] = [
             {
-                "at": e.at.isoformat(),
+                "at": iso(e.at),
                 "actor": e.actor,
                 "action": e.action,
                 "note": e.note,
