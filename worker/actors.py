@@ -14,9 +14,12 @@ from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 
 from worker import pipeline
-from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
+from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
 from worker.logs import configure_logging
 from worker.middleware import LogContext
+from worker.notifications import delivery
+from worker.notifications.planning import NotifyPolicy
+from worker.notifications.queue import DELIVER_NOTIFICATION_ACTOR, enqueue_notifications
 from worker.settings import Settings, load_settings
 from worker.store import events as event_log
 from worker.store.db import make_engine, upgrade_database
@@ -28,6 +31,9 @@ MAX_EVENT_RETRIES = 5
 #: First retry after 1 s, doubling up to 5 minutes.
 MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 300_000
+#: Unexpected errors while delivering (the store down); transient channel errors are
+#: retried by the outbox's own backoff instead, and a lapsed claim by the maintenance sweep.
+MAX_NOTIFICATION_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,9 @@ def process_event(body: str) -> None:
     """Record, project and evaluate one Stripe event; failures are counted in the store."""
     rt = runtime()
     try:
-        pipeline.process_event(rt.engine, body)
+        outcome = pipeline.process_event(
+            rt.engine, body, notify=NotifyPolicy.from_settings(rt.settings)
+        )
     except Exception as error:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
@@ -65,6 +73,18 @@ def process_event(body: str) -> None:
             )
         log.exception("event_failed", retries=retries)
         raise
+    enqueue_notifications(rt.broker, outcome.outbox_ids)
+
+
+def deliver_notification(outbox_id: int) -> None:
+    """Deliver one outbox row; a transient failure comes back on the queue at its retry time."""
+    rt = runtime()
+    result = delivery.deliver(
+        rt.engine, outbox_id, channels=delivery.Channels.from_settings(rt.settings)
+    )
+    if result.retry_at is not None:
+        delay = max(0, int((result.retry_at - pipeline.utc_now()).total_seconds() * 1000))
+        enqueue_notifications(rt.broker, [outbox_id], delay_ms=delay)
 
 
 def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
@@ -85,6 +105,15 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
         actor_name=PROCESS_EVENT_ACTOR,
         queue_name=EVENTS_QUEUE,
         max_retries=MAX_EVENT_RETRIES,
+        min_backoff=MIN_BACKOFF_MS,
+        max_backoff=MAX_BACKOFF_MS,
+    )
+    dramatiq.actor(
+        deliver_notification,
+        broker=broker,
+        actor_name=DELIVER_NOTIFICATION_ACTOR,
+        queue_name=NOTIFICATIONS_QUEUE,
+        max_retries=MAX_NOTIFICATION_RETRIES,
         min_backoff=MIN_BACKOFF_MS,
         max_backoff=MAX_BACKOFF_MS,
     )

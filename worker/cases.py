@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from worker.errors import CaseNotFoundError
 from worker.handoff import customer_view, render_handoff
+from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
 from worker.projection import Person
 from worker.store.db import read_session, write_session
 from worker.store.tables import CaseEntryRow, CaseRow
@@ -39,6 +40,7 @@ class SyncResult:
     opened: tuple[int, ...] = ()
     updated: tuple[int, ...] = ()
     resolved: tuple[int, ...] = ()
+    outbox: tuple[int, ...] = ()  # new pending notification rows, for the actor to enqueue
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,11 @@ def sync_cases(
     findings: Sequence[Finding],
     event: BillingEvent,
     now: datetime,
+    *,
+    notify: NotifyPolicy | None = None,
 ) -> SyncResult:
     """Open, update or reopen a case per finding; resolve cleared state-derived ones."""
+    changes: list[CaseChange] = []  # for the notification planner, same transaction
     opened: list[int] = []
     updated: list[int] = []
     resolved: list[int] = []
@@ -108,6 +113,7 @@ def sync_cases(
             session.flush()
             _entry(session, row, now, "opened", note=finding.reasoning, event_id=event.id)
             opened.append(row.id)
+            changes.append(CaseChange(row, "opened", event.id))
             continue
         if row.finding == finding_json:
             continue
@@ -128,6 +134,7 @@ def sync_cases(
                 session, row, now, "updated", note=_what_changed(before, finding), event_id=event.id
             )
         updated.append(row.id)
+        changes.append(CaseChange(row, "reopened" if reopened else "updated", event.id))
 
     if person.customer_ids:
         for row in session.scalars(
@@ -141,7 +148,9 @@ def sync_cases(
             row.status_by, row.status_note = SYSTEM_ACTOR, "the condition no longer holds"
             _entry(session, row, now, "auto_resolved", note=row.status_note, event_id=event.id)
             resolved.append(row.id)
-    return SyncResult(tuple(opened), tuple(updated), tuple(resolved))
+            changes.append(CaseChange(row, "auto_resolved", event.id))
+    outbox = plan_notifications(session, changes, snapshot, now, notify)
+    return SyncResult(tuple(opened), tuple(updated), tuple(resolved), outbox)
 
 
 def _what_changed(before: dict[str, Any], finding: Finding) -> str:

@@ -33,3 +33,19 @@ class UnknownEventError(EventError):
 
 class CaseNotFoundError(BillingOpsError):
     """Raised when an operator names a case id that does not exist."""
+
+
+class DeliveryError(BillingOpsError):
+    """Family: a notification (Slack message, email) could not be delivered."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Raised when a channel may accept the message later (5xx, 4xx SMTP, timeout, refused)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Raised when retrying cannot help (bad address, revoked Slack hook, no payment link)."""

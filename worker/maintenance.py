@@ -14,11 +14,16 @@ import structlog
 from sqlalchemy import Engine, update
 
 from worker.broker import event_message
+from worker.notifications import outbox
+from worker.notifications.queue import enqueue_notifications
 from worker.store import events as event_log
 from worker.store.db import write_session
 from worker.store.tables import EventRow
 
 log = structlog.get_logger()
+
+#: A pending notification this overdue has most likely lost its queue message.
+NOTIFICATION_SWEEP_GRACE_SECONDS = 120
 
 
 def requeue_events(
@@ -44,4 +49,18 @@ def requeue_stale_events(
     count = requeue_events(engine, broker, stale, now)
     if count:
         log.warning("stale_events_requeued", count=count)
+    try:  # the supervisor's one sweep also catches up on notifications
+        requeue_due_notifications(engine, broker, now=now)
+    except Exception as error:  # noqa: BLE001 - never let it stop the event sweep
+        log.warning("notification_sweep_failed", error=f"{type(error).__name__}: {error}")
+    return count
+
+
+def requeue_due_notifications(engine: Engine, broker: dramatiq.Broker, *, now: datetime) -> int:
+    """Enqueue outbox rows that are due (a lost message, a failed enqueue) or whose claim
+    lapsed (a worker died mid-send); delivery claims each row, so extras are no-ops."""
+    due = outbox.due(engine, now, grace=timedelta(seconds=NOTIFICATION_SWEEP_GRACE_SECONDS))
+    count = enqueue_notifications(broker, due)
+    if count:
+        log.info("due_notifications_requeued", count=count)
     return count

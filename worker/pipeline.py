@@ -19,6 +19,7 @@ from rules import RulesConfig, evaluate, parse_event, records_from_event
 from rules.errors import MalformedEventError
 from worker import projection
 from worker.cases import sync_cases
+from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
 from worker.store.db import read_session, write_session
 
@@ -41,6 +42,7 @@ class Outcome:
     cases_opened: tuple[int, ...] = ()
     cases_updated: tuple[int, ...] = ()
     cases_resolved: tuple[int, ...] = ()
+    outbox_ids: tuple[int, ...] = ()  # pending notifications to enqueue for delivery
 
 
 def process_event(
@@ -49,8 +51,14 @@ def process_event(
     *,
     config: RulesConfig | None = None,
     clock: Clock = utc_now,
+    notify: NotifyPolicy | None = None,
 ) -> Outcome:
-    """Process one Stripe event (raw JSON) exactly once in its effects."""
+    """Process one Stripe event (raw JSON) exactly once in its effects.
+
+    ``notify`` says which notification channels are configured (a worker always passes
+    it); without it no notification is planned, which is what an in-process replay of old
+    events wants.
+    """
     try:
         payload = json.loads(body)
         event = parse_event(payload)
@@ -93,7 +101,7 @@ def process_event(
         )
         snapshot = projection.load_snapshot(session, person)
         findings = evaluate(snapshot, event, now=event.created, config=config or RulesConfig())
-        synced = sync_cases(session, person, snapshot, findings, event, now)
+        synced = sync_cases(session, person, snapshot, findings, event, now, notify=notify)
         primary = next((c for c in customer_ids if c), None)
         event_log.mark_processed(row, customer_id=primary, now=now)
 
@@ -111,6 +119,7 @@ def process_event(
         cases_opened=synced.opened,
         cases_updated=synced.updated,
         cases_resolved=synced.resolved,
+        outbox_ids=synced.outbox,
     )
 
 

@@ -11,6 +11,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from worker.errors import ConfigurationError
 
@@ -23,6 +25,9 @@ DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
 #: How long an event may sit as "received" before the sweeper puts it back on the queue.
 DEFAULT_STALE_EVENT_SECONDS = 300
 SECRET_FILE_NAME = "webhook_secret"
+#: New cases at or above this severity are posted to Slack (duplicate charges always are).
+DEFAULT_SLACK_MIN_SEVERITY = "medium"
+SEVERITIES = ("low", "medium", "high", "critical")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,13 @@ class Settings:
     slack_webhook_url: str | None = field(default=None, repr=False)
     smtp_url: str | None = field(default=None, repr=False)
     email_from: str | None = None
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_channel: str | None = None
+    slack_api_base: str | None = None
+    slack_min_severity: str = DEFAULT_SLACK_MIN_SEVERITY
+    portal_return_url: str | None = None
+    public_base_url: str | None = None
+    digest_email_to: str | None = None
     operator_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
@@ -75,6 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
         smtp_url=env.get("SMTP_URL") or None,
         email_from=env.get("EMAIL_FROM") or None,
+        **_notification_settings(env),
         operator_token=env.get("OPERATOR_TOKEN") or None,
         max_body_bytes=_positive_int(env, "BILLING_OPS_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         signature_tolerance_seconds=_positive_int(
@@ -86,6 +99,32 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=env.get("BILLING_OPS_LOG_FORMAT", "auto"),
         secret_generated=generated,
     )
+
+
+def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Slack, email and link settings; a half-configured channel fails fast."""
+    values = {
+        "slack_bot_token": env.get("SLACK_BOT_TOKEN") or None,
+        "slack_channel": env.get("SLACK_CHANNEL") or None,
+        "slack_api_base": env.get("SLACK_API_BASE") or None,
+        "slack_min_severity": (env.get("SLACK_MIN_SEVERITY") or DEFAULT_SLACK_MIN_SEVERITY).lower(),
+        "portal_return_url": env.get("PORTAL_RETURN_URL") or None,
+        "public_base_url": (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+        "digest_email_to": env.get("DIGEST_EMAIL_TO") or None,
+    }
+    if values["slack_min_severity"] not in SEVERITIES:
+        raise ConfigurationError(
+            f"SLACK_MIN_SEVERITY must be one of {', '.join(SEVERITIES)}, "
+            f"got {env.get('SLACK_MIN_SEVERITY')!r}"
+        )
+    if bool(values["slack_bot_token"]) != bool(values["slack_channel"]):
+        raise ConfigurationError("SLACK_BOT_TOKEN and SLACK_CHANNEL must be set together")
+    smtp_url = env.get("SMTP_URL")
+    if smtp_url and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
+        raise ConfigurationError("SMTP_URL must start with smtp:// or smtps://")
+    if smtp_url and not env.get("EMAIL_FROM"):
+        raise ConfigurationError("SMTP_URL is set but EMAIL_FROM is not")
+    return values
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

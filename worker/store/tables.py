@@ -82,3 +82,27 @@ class CaseEntryRow(Base):
     action: Mapped[str] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text)
     event_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class OutboxRow(Base):
+    """A notification to deliver once: written with the case change, sent by a worker."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # slack|email
+    reason: Mapped[str] = mapped_column(String(40))  # case_alert|duplicate_charge|recovery_email
+    invoice_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payload: Mapped[str] = mapped_column(Text)  # JSON; never an email address
+    status: Mapped[str] = mapped_column(String(16))  # pending|sending|sent|failed|cancelled|skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,38 @@
+"""The full path on real services: Redis broker, an in-process Dramatiq worker, the store."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import dramatiq
+
+from tests.notifications.builders import EMAIL, failed_renewal_events
+from tests.notifications.harness import SLACK_PATH, outbox_rows
+from worker import actors
+from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, event_message
+
+
+def test_events_on_the_queue_end_as_one_email_and_one_slack_post(settings, smtp, slack):
+    """Webhook messages processed by a real worker lead to one email and one Slack post each,
+    even when every event is enqueued twice."""
+    settings = dataclasses.replace(
+        settings,
+        slack_webhook_url=slack.url_for(SLACK_PATH),
+        smtp_url=smtp.url,
+        email_from="Acme Billing <billing@acme.test>",
+    )
+    runtime = actors.setup(settings)
+    worker = dramatiq.Worker(runtime.broker, worker_threads=2)
+    worker.start()
+    try:
+        for body in failed_renewal_events() * 2:
+            runtime.broker.enqueue(event_message(body))
+        runtime.broker.join(EVENTS_QUEUE, timeout=20_000)
+        runtime.broker.join(NOTIFICATIONS_QUEUE, timeout=20_000)
+        worker.join()
+    finally:
+        worker.stop()
+        runtime.engine.dispose()
+    assert [m["To"] for m in smtp.inbox.messages] == [EMAIL]
+    assert len(slack.log) == 1
+    assert sorted(r.status for r in outbox_rows(runtime.engine)) == ["sent", "sent"]
