@@ -57,7 +57,10 @@ def process_event(body: str) -> None:
     rt = runtime()
     try:
         outcome = pipeline.process_event(
-            rt.engine, body, notify=NotifyPolicy.from_settings(rt.settings)
+            rt.engine,
+            body,
+            config=rt.settings.rules,
+            notify=NotifyPolicy.from_settings(rt.settings),
         )
     except Exception as error:
         message = CurrentMessage.get_current_message()

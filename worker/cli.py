@@ -266,7 +266,7 @@ def replay(paths: tuple[Path, ...], enqueue: bool) -> None:
 
     with click.progressbar(bodies, label="replaying", file=sys.stderr) as bar:
         for body in bar:
-            outcome = process_event(engine, body)
+            outcome = process_event(engine, body, config=settings.rules)
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
     click.echo(
         f"replayed {len(bodies)} events: "

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rules import RulesConfig
 from worker.errors import ConfigurationError
 
 #: Where embedded state (SQLite file, Redis socket, generated signing secret) lives.
@@ -55,6 +56,7 @@ class Settings:
     signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
     stale_event_seconds: int = DEFAULT_STALE_EVENT_SECONDS
     log_format: str = "auto"
+    rules: RulesConfig = field(default_factory=RulesConfig)
     secret_generated: bool = False
 
     @property
@@ -97,8 +99,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "BILLING_OPS_STALE_EVENT_SECONDS", DEFAULT_STALE_EVENT_SECONDS
         ),
         log_format=env.get("BILLING_OPS_LOG_FORMAT", "auto"),
+        rules=rules_config(env),
         secret_generated=generated,
     )
+
+
+RULE_ENV_PREFIX = "BILLING_OPS_RULE_"
+
+
+def rules_config(env: Mapping[str, str]) -> RulesConfig:
+    """Rule thresholds: ``BILLING_OPS_RULE_<FIELD>`` overrides a ``RulesConfig`` default
+    (whole numbers; comma-separated lists for tuple fields such as seat metadata keys)."""
+    overrides: dict[str, Any] = {}
+    for spec in fields(RulesConfig):
+        name = RULE_ENV_PREFIX + spec.name.upper()
+        raw = env.get(name)
+        if raw in (None, ""):
+            continue
+        if isinstance(spec.default, tuple):
+            overrides[spec.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
+        else:
+            overrides[spec.name] = _positive_int(env, name, spec.default)
+    return RulesConfig(**overrides)
 
 
 def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:

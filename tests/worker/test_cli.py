@@ -162,3 +162,22 @@ def test_lookup_rejects_an_unsupported_query(cli_env):
     result = CliRunner().invoke(main, ["lookup", "pi_123"])
     assert result.exit_code != 0
     assert "give an email or a cus_, sub_, in_ or ch_ id" in result.output
+
+
+def test_replay_uses_rule_thresholds_from_the_environment(cli_env, monkeypatch):
+    """With the duplicate-charge window narrowed below the gap, the two charges are not a case."""
+    from tests.support import FIXTURES
+
+    monkeypatch.setenv("BILLING_OPS_RULE_DUPLICATE_CHARGE_WINDOW_SECONDS", "10")
+    run("replay", str(FIXTURES / "scenarios" / "duplicate_charge"))
+    kinds = [c["kind"] for c in json.loads(run("cases", "list", "--json").output)]
+    assert "duplicate_charge" not in kinds
+
+
+def test_replay_finds_the_duplicate_charge_with_default_thresholds(cli_env):
+    """The same scenario with the default 600 s window opens the duplicate-charge case."""
+    from tests.support import FIXTURES
+
+    run("replay", str(FIXTURES / "scenarios" / "duplicate_charge"))
+    kinds = [c["kind"] for c in json.loads(run("cases", "list", "--json").output)]
+    assert "duplicate_charge" in kinds

@@ -50,3 +50,25 @@ def test_secrets_are_not_in_the_repr(tmp_path):
     )
     assert "sk_test_abc123" not in repr(settings)
     assert "tok-secret" not in repr(settings)
+
+
+def test_rule_thresholds_come_from_the_environment(tmp_path):
+    """BILLING_OPS_RULE_<FIELD> overrides a rule default; lists are comma-separated."""
+    settings = load_settings(
+        {
+            "BILLING_OPS_DATA_DIR": str(tmp_path),
+            "BILLING_OPS_RULE_DUPLICATE_CHARGE_WINDOW_SECONDS": "120",
+            "BILLING_OPS_RULE_SEAT_METADATA_KEYS": "seats, org_id",
+        }
+    )
+    assert settings.rules.duplicate_charge_window_seconds == 120
+    assert settings.rules.seat_metadata_keys == ("seats", "org_id")
+    assert settings.rules.trial_ending_days == 3  # untouched defaults stay
+
+
+def test_bad_rule_threshold_names_the_variable(tmp_path):
+    """A rule threshold that is not a whole number fails fast with its variable's name."""
+    with pytest.raises(ConfigurationError, match="BILLING_OPS_RULE_TRIAL_ENDING_DAYS"):
+        load_settings(
+            {"BILLING_OPS_DATA_DIR": str(tmp_path), "BILLING_OPS_RULE_TRIAL_ENDING_DAYS": "soon"}
+        )
