@@ -12,9 +12,8 @@ from rules.findings import (
     RecommendedAction,
     RevenueImpact,
     evidence_of,
-    format_money,
-    format_time,
 )
+from rules.formatting import format_money, format_time
 from rules.model import CheckoutSession, Subscription
 
 

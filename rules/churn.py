@@ -18,11 +18,10 @@ from rules.findings import (
     RecommendedAction,
     RevenueImpact,
     evidence_of,
-    format_money,
-    format_time,
     severity_for_mrr,
     with_contract_check,
 )
+from rules.formatting import format_money, format_time
 from rules.model import Subscription
 from rules.parsing import parse_subscription, parse_subscription_items
 

@@ -12,10 +12,9 @@ from rules.findings import (
     RecommendedAction,
     RevenueImpact,
     evidence_of,
-    format_money,
-    format_time,
     with_contract_check,
 )
+from rules.formatting import format_money, format_time
 from rules.model import Dispute
 
 OPEN_DISPUTE_STATUSES = frozenset(

@@ -15,11 +15,10 @@ from rules.findings import (
     RecommendedAction,
     RevenueImpact,
     evidence_of,
-    format_money,
-    format_time,
     severity_for_mrr,
     with_contract_check,
 )
+from rules.formatting import format_money, format_time
 from rules.model import Charge, Subscription
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from rules.config import RulesConfig
 
@@ -48,14 +47,6 @@ ACTION_TYPES = frozenset(
 VERIFY_CONTRACT_STEP = (
     "Verify the contract shape first (annual term, seat count, prorations) before changing anything"
 )
-
-# Currencies Stripe amounts in whole units (no minor unit).
-_ZERO_DECIMAL = frozenset(
-    {
-        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
-        "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
-    }
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,23 +119,6 @@ def severity_for_mrr(mrr_minor: int, config: RulesConfig, floor: str = "low") ->
 def max_severity(*levels: str) -> str:
     """The most severe of the given levels."""
     return max(levels, key=SEVERITIES.index)
-
-
-def format_money(amount_minor: int, currency: str | None) -> str:
-    """Minor units as a person reads them, e.g. 2000 usd -> '20.00 USD'."""
-    code = (currency or "").lower()
-    if code in _ZERO_DECIMAL:
-        return f"{amount_minor} {code.upper()}"
-    sign = "-" if amount_minor < 0 else ""
-    whole, cents = divmod(abs(amount_minor), 100)
-    return f"{sign}{whole}.{cents:02d} {code.upper() or '(currency unknown)'}".rstrip()
-
-
-def format_time(ts: int | None) -> str:
-    """A Unix timestamp as a UTC date-time for people ('unknown' when absent)."""
-    if ts is None:
-        return "unknown"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def with_contract_check(steps: Iterable[str], verify_contract: bool) -> tuple[str, ...]:

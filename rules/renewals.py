@@ -12,12 +12,11 @@ from rules.findings import (
     RecommendedAction,
     RevenueImpact,
     evidence_of,
-    format_money,
-    format_time,
     max_severity,
     severity_for_mrr,
     with_contract_check,
 )
+from rules.formatting import format_money, format_time
 from rules.model import Invoice, Subscription
 
 # Invoices that bill an existing subscription (``subscription`` is the pre-2018 name of a cycle).

@@ -346,8 +346,8 @@ def cases() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def cases_list(status: str | None, kind: str | None, as_json: bool) -> None:
     """Cases, newest change first."""
+    from rules.formatting import format_money
     from worker.cases import list_cases
-    from worker.money import format_money
 
     docs = list_cases(_engine(_settings()), status=status, kind=kind)
     if as_json:

@@ -6,13 +6,11 @@ support lead can edit it without touching code.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
-from worker.money import format_money
+from rules.formatting import format_money, format_time
 from worker.pii import mask_email
+from worker.templating import template_env
 
 if TYPE_CHECKING:
     from rules import BillingSnapshot, Finding
@@ -28,18 +26,11 @@ TITLES = {
     "product_gap": "PRODUCT GAP",
 }
 
-_env = Environment(
-    loader=PackageLoader("worker", "templates/handoff"),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=False,
-    autoescape=False,
-)
+_env = template_env("handoff")
 
 
 def _day(ts: int | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else None
+    return format_time(ts) if ts else None
 
 
 def _plan(sub: Any) -> str:

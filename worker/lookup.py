@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from rules.formatting import format_money
 from worker.cases import list_cases
-from worker.money import format_money
 from worker.pii import mask_email
 from worker.projection import find_person, load_snapshot
 from worker.store.db import read_session

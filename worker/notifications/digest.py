@@ -16,8 +16,8 @@ from email.utils import formatdate
 
 from sqlalchemy import Engine, select
 
+from rules.formatting import format_money
 from worker.errors import ConfigurationError
-from worker.money import format_money
 from worker.store.db import read_session
 from worker.store.tables import CaseRow
 

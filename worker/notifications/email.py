@@ -17,20 +17,18 @@ from email.utils import formatdate, parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import select_autoescape
 
 from worker.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from worker.templating import template_env
 
 #: Seconds before an SMTP conversation is abandoned (and retried later).
 DEFAULT_TIMEOUT_SECONDS = 15
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
-_env = Environment(
-    loader=PackageLoader("worker", "templates/email"),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
+_env = template_env(
+    "email",
     keep_trailing_newline=True,
     autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
 )

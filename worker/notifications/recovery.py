@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from worker.money import format_money
+from rules.formatting import format_money
 
 if TYPE_CHECKING:
     from rules import BillingSnapshot

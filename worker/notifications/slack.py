@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from rules.formatting import format_money
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
-from worker.money import format_money
 from worker.pii import mask_email, scrub_text
+from worker.templating import template_env
 
 #: Seconds before a Slack request is abandoned (and retried later).
 DEFAULT_TIMEOUT_SECONDS = 10
@@ -64,14 +64,7 @@ def _slack_escape(value: Any) -> Any:
     return value
 
 
-_env = Environment(
-    loader=PackageLoader("worker", "templates/slack"),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,
-    finalize=_slack_escape,
-)
+_env = template_env("slack", finalize=_slack_escape)
 
 
 @dataclass(frozen=True)
