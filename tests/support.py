@@ -133,3 +133,21 @@ def customer(
         "default_source": None,
         "metadata": {},
     }
+
+
+def duplicate_subscription_story(
+    email: str = "a@example.com", t0: int = 1_764_000_000
+) -> list[str]:
+    """A customer, then two subscriptions to the same product a minute apart."""
+    return [
+        envelope("evt_1", "customer.created", customer("cus_1", email, created=t0), t0),
+        envelope(
+            "evt_2", "customer.subscription.created", subscription("sub_1", "cus_1", created=t0), t0
+        ),
+        envelope(
+            "evt_3",
+            "customer.subscription.created",
+            subscription("sub_2", "cus_1", created=t0 + 60),
+            t0 + 60,
+        ),
+    ]

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.support import customer, envelope, subscription
+from tests.support import duplicate_subscription_story
 from webhooks import create_app
 from worker.pipeline import process_event
 from worker.store.db import upgrade_database
@@ -20,18 +20,7 @@ def api(settings):
     app = create_app(replace(settings, operator_token=TOKEN))
     engine = app.config["ENGINE"]
     upgrade_database(engine, settings.data_dir)
-    for body in (
-        envelope("evt_1", "customer.created", customer("cus_1", "ann@example.com", created=T0), T0),
-        envelope(
-            "evt_2", "customer.subscription.created", subscription("sub_1", "cus_1", created=T0), T0
-        ),
-        envelope(
-            "evt_3",
-            "customer.subscription.created",
-            subscription("sub_2", "cus_1", created=T0 + 60),
-            T0 + 60,
-        ),
-    ):
+    for body in duplicate_subscription_story("ann@example.com"):
         process_event(engine, body)
     return app.test_client()
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 
-from tests.support import customer, envelope, subscription
+from tests.support import duplicate_subscription_story
 from worker.cli import main
 from worker.store import events as event_log
 from worker.store.db import make_engine
@@ -32,18 +32,7 @@ def run(*args: str):
 
 
 def events_of(tmp_path) -> list[str]:
-    return [
-        envelope("evt_1", "customer.created", customer("cus_1", "a@example.com", created=T0), T0),
-        envelope(
-            "evt_2", "customer.subscription.created", subscription("sub_1", "cus_1", created=T0), T0
-        ),
-        envelope(
-            "evt_3",
-            "customer.subscription.created",
-            subscription("sub_2", "cus_1", created=T0 + 60),
-            T0 + 60,
-        ),
-    ]
+    return duplicate_subscription_story()
 
 
 def test_secret_prints_the_generated_secret_and_keeps_it(cli_env):
