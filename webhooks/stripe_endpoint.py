@@ -2,8 +2,8 @@
 
 The view never touches the database and never runs a rule; it answers 2xx only after the
 broker has accepted the message. Dedupe is the store's job (unique event id); the
-``duplicate`` flag in the answer is a hint from a short-lived Redis marker that is set only
-after the message is on the queue.
+``duplicate`` flag in the answer is a hint from a short-lived Redis marker, set in the same
+pipelined round trip as the enqueue and only kept when the enqueue succeeded.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from webhooks.metrics import (
     WEBHOOKS_REJECTED,
 )
 from webhooks.signature import WebhookRejected, verify_signature
-from worker.broker import event_message
+from worker.broker import enqueue_marked, event_message
 
 log = structlog.get_logger()
 bp = Blueprint("stripe_webhooks", __name__)
@@ -78,20 +78,18 @@ def receive_stripe_event() -> tuple[Response, int]:
         return _reject(rejected.code)
 
     structlog.contextvars.bind_contextvars(event_id=event["id"], event_type=event["type"])
-    broker = current_app.config["BROKER"]
     started = time.perf_counter()
     try:
-        broker.enqueue(event_message(body))
+        first = enqueue_marked(
+            current_app.config["BROKER"],
+            event_message(body),
+            SEEN_MARKER_PREFIX + event["id"],
+            SEEN_MARKER_TTL_SECONDS,
+        )
     except redis.RedisError as error:
         log.error("webhook_enqueue_failed", error=type(error).__name__)
         return _reject("queue_unavailable", 503)
     ENQUEUE_SECONDS.observe(time.perf_counter() - started)
     WEBHOOKS_ACCEPTED.inc()
-    try:
-        first = broker.client.set(
-            SEEN_MARKER_PREFIX + event["id"], 1, nx=True, ex=SEEN_MARKER_TTL_SECONDS
-        )
-    except redis.RedisError:
-        first = True  # the message is on the queue; the hint is only a hint
     log.info("webhook_accepted", duplicate=not first)
     return jsonify(received=True, duplicate=not first), 200

@@ -40,7 +40,15 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+#: Keys billing-ops itself fills with ids, levels and times: nothing in them to scrub.
+SAFE_KEYS = frozenset(
+    {"event", "level", "timestamp", "event_id", "event_type", "request_id", "message_id", "actor"}
+)
+
+
 def _scrub_item(key: str, value: Any) -> Any:
+    if key in SAFE_KEYS and isinstance(value, str) and "@" not in value:
+        return value
     if key.lower().replace("-", "_") in SECRET_KEYS and value not in (None, ""):
         return REDACTED
     return _scrub(value)

@@ -14,6 +14,8 @@ CARD_CANDIDATE_RE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 BEARER_RE = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 
 REDACTED = "[redacted]"
+#: Cheap first look: text with none of these cannot hold anything ``scrub_text`` removes.
+SUSPECT_RE = re.compile(r"@|sk_|rk_|whsec_|t=\d|(?i:bearer)|(?:\d[ -]?){12}\d")
 
 
 def mask_email(email: str | None) -> str | None:
@@ -45,6 +47,8 @@ def _mask_card(match: re.Match[str]) -> str:
 
 def scrub_text(text: str) -> str:
     """Remove secret keys, signature headers, bearer tokens and card numbers; mask emails."""
+    if not SUSPECT_RE.search(text):
+        return text  # the common case on the hot path: one scan instead of five
     text = SECRET_KEY_RE.sub(REDACTED, text)
     text = SIGNATURE_RE.sub(REDACTED, text)
     text = BEARER_RE.sub("Bearer " + REDACTED, text)

@@ -247,3 +247,17 @@ def test_redis_stopped_mid_life_answers_503_and_keeps_nothing(edge_settings, tmp
     response = post(client, other, sign(other))
     assert response.status_code == 503
     assert response.get_json() == {"error": "queue_unavailable"}
+
+
+def test_enqueue_survives_redis_losing_its_script_cache(client, queued, redis_url):
+    """After SCRIPT FLUSH (a Redis restart does the same) the event is still enqueued."""
+    import redis as redis_lib
+
+    body = event_body()
+    assert post(client, body, sign(body)).status_code == 200
+    redis_lib.Redis.from_url(redis_url).script_flush()
+    other = event_body(event_id="evt_after_flush")
+    response = post(client, other, sign(other))
+    assert response.status_code == 200
+    assert response.get_json()["duplicate"] is False
+    assert queued() == 2

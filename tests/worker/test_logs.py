@@ -46,3 +46,15 @@ def test_mask_email_handles_missing_values():
     """None stays None; a string without @ is fully hidden."""
     assert mask_email(None) is None
     assert mask_email("not-an-email") == "***"
+
+
+def test_safe_keys_still_mask_an_email():
+    """Even a key billing-ops fills itself cannot carry a raw email through."""
+    out = run(event="sent to x@example.com")
+    assert out["event"] == "sent to x***@example.com"
+
+
+def test_plain_text_passes_unchanged():
+    """Text with nothing to scrub comes back as it was."""
+    text = "invoice in_123 attempt 2 for 2900 usd"
+    assert run(event="x", note=text)["note"] == text
