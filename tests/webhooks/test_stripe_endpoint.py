@@ -199,19 +199,17 @@ def test_redelivery_is_flagged_duplicate_and_still_enqueued(client, queued):
     assert queued() == 2  # the store, not the edge, decides what is a duplicate
 
 
-def test_redis_unreachable_answers_503_fast(edge_settings):
-    """With nothing listening on the Redis port the edge answers 503 within ~100 ms."""
+def test_redis_unreachable_answers_503(edge_settings):
+    """With nothing listening on the Redis port the edge answers 503 (how fast: see
+    bench/redis_down.py)."""
     from dataclasses import replace
 
     port = free_port()
     app = create_app(replace(edge_settings, redis_url=f"redis://127.0.0.1:{port}/0"))
     body = event_body()
-    started = time.perf_counter()
     response = post(app.test_client(), body, sign(body))
-    elapsed = time.perf_counter() - started
     assert response.status_code == 503
     assert response.get_json() == {"error": "queue_unavailable"}
-    assert elapsed < 1.0  # generous bound for a loaded CI box; figures are in the benchmark
 
 
 def test_redis_stopped_mid_life_answers_503_and_keeps_nothing(edge_settings, tmp_path):
