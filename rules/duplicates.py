@@ -8,6 +8,7 @@ is never compared with itself.
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Any
 
 from rules.context import RuleContext
 from rules.findings import (
@@ -90,7 +91,7 @@ def _duplicate_subscription_finding(
     mrr = newer.monthly_amount_minor
     verify = ctx.verify_contract(newer) or ctx.verify_contract(older)
     subjects = (newer.id, older.id, *((charge.id,) if charge else ()))
-    base = dict(
+    base: dict[str, Any] = dict(
         kind="duplicate_subscription",
         customer_id=newer.customer_id or "",
         subjects=subjects,
@@ -246,27 +247,27 @@ def find_duplicate_charges(ctx: RuleContext) -> list[Finding]:
             earlier_of[later.id] = first
     findings = []
     for later in settled:
-        first = earlier_of.get(later.id)
-        customer_id = later.customer_id or (first.customer_id if first else None)
-        if first is None or customer_id is None:
+        earlier = earlier_of.get(later.id)
+        customer_id = later.customer_id or (earlier.customer_id if earlier else None)
+        if earlier is None or customer_id is None:
             continue  # a guest payment has no customer to open a case for
         money = format_money(later.amount, later.currency)
-        seconds = (later.created or 0) - (first.created or 0)
+        seconds = (later.created or 0) - (earlier.created or 0)
         findings.append(
             Finding(
                 kind="duplicate_charge",
                 classification="accidental_duplicate",
                 severity="high",
                 customer_id=customer_id,
-                subjects=(later.id, first.id),
-                evidence=evidence_of(first.event_id, later.event_id),
+                subjects=(later.id, earlier.id),
+                evidence=evidence_of(earlier.event_id, later.event_id),
                 revenue_impact=RevenueImpact(later.currency, later.amount, 0),
                 recommended_action=RecommendedAction(
                     type="refund_charge",
                     target=later.id,
                     reversible=False,
                     steps=(
-                        f"Verify in Stripe that {first.id} and {later.id} are two separate "
+                        f"Verify in Stripe that {earlier.id} and {later.id} are two separate "
                         "payments (different payment intents) and neither is refunded",
                         f"Refund only the later charge {later.id} ({money})",
                         "Document the refund on the case",
@@ -274,7 +275,7 @@ def find_duplicate_charges(ctx: RuleContext) -> list[Finding]:
                     ),
                 ),
                 reasoning=(
-                    f"{later.id} took {money} {seconds} s after {first.id} for the same amount "
+                    f"{later.id} took {money} {seconds} s after {earlier.id} for the same amount "
                     "and payer, and no refund exists, so refunding the later one undoes the "
                     "double payment."
                 ),
@@ -282,7 +283,7 @@ def find_duplicate_charges(ctx: RuleContext) -> list[Finding]:
                 verify_contract=False,
                 product_gaps=("no_duplicate_guard",),
                 signals=("same_card",)
-                if first.card_fingerprint and first.card_fingerprint == later.card_fingerprint
+                if earlier.card_fingerprint and earlier.card_fingerprint == later.card_fingerprint
                 else ("same_customer",),
                 auto_clear=True,
             )

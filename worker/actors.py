@@ -103,22 +103,20 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
     if migrate:
         upgrade_database(engine, settings.data_dir)
     dramatiq.actor(
-        process_event,
         broker=broker,
         actor_name=PROCESS_EVENT_ACTOR,
         queue_name=EVENTS_QUEUE,
         max_retries=MAX_EVENT_RETRIES,
         min_backoff=MIN_BACKOFF_MS,
         max_backoff=MAX_BACKOFF_MS,
-    )
+    )(process_event)
     dramatiq.actor(
-        deliver_notification,
         broker=broker,
         actor_name=DELIVER_NOTIFICATION_ACTOR,
         queue_name=NOTIFICATIONS_QUEUE,
         max_retries=MAX_NOTIFICATION_RETRIES,
         min_backoff=MIN_BACKOFF_MS,
         max_backoff=MAX_BACKOFF_MS,
-    )
+    )(deliver_notification)
     _runtime = Runtime(settings=settings, engine=engine, broker=broker)
     return _runtime

@@ -83,7 +83,9 @@ def process_event(
     records = records_from_event(event)
     with read_session(engine) as session:  # who is this about? (read before locking)
         hints = [projection.resolve_customer(session, record) for record in records]
-        person = projection.find_person(session, hints, [r.email for r in records if r.email])
+        person = projection.find_person(
+            session, [h for h in hints if h], [r.email for r in records if r.email]
+        )
 
     with write_session(engine, lock_keys=person.lock_keys) as session:
         row = event_log.claim_for_processing(session, event.id)
@@ -91,11 +93,12 @@ def process_event(
             log.info("event_duplicate")
             return Outcome(event_id=event.id, status="duplicate")
         now = clock()
-        customer_ids = []
+        customer_ids: list[str] = []
         for record in records:
             customer_id = projection.resolve_customer(session, record)
             projection.apply_record(session, record, customer_id, now)
-            customer_ids.append(customer_id)
+            if customer_id:
+                customer_ids.append(customer_id)
         person = projection.find_person(
             session, [*person.customer_ids, *customer_ids], person.emails
         )

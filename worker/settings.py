@@ -119,7 +119,7 @@ def rules_config(env: Mapping[str, str]) -> RulesConfig:
         if isinstance(spec.default, tuple):
             overrides[spec.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
         else:
-            overrides[spec.name] = _positive_int(env, name, spec.default)
+            overrides[spec.name] = _positive_int(env, name, int(spec.default))  # type: ignore[arg-type]
     return RulesConfig(**overrides)
 
 

@@ -145,7 +145,9 @@ class SmtpSender:
         except smtplib.SMTPAuthenticationError as error:
             raise TransientDeliveryError(f"smtp login failed: {error.smtp_code}") from error
         except smtplib.SMTPResponseException as error:
-            text = f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+            reply = error.smtp_error
+            reply = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+            text = f"{error.smtp_code} {reply}"
             if error.smtp_code >= 500:
                 raise PermanentDeliveryError(f"smtp refused: {text}") from error
             raise TransientDeliveryError(f"smtp deferred: {text}") from error
