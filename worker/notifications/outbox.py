@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import CursorResult, Engine, Result, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -117,7 +117,7 @@ def claim(
             )
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if _rowcount(result) != 1:
             return None
         row = session.get(OutboxRow, outbox_id)
         assert row is not None
@@ -167,7 +167,7 @@ def finish(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if _rowcount(result) != 1:
             return False
         if note is not None:
             add_timeline(session, claim_.case_id, now, f"notification_{status}", note)
@@ -186,7 +186,7 @@ def cancel_pending(
             .values(status=CANCELLED, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:
+        if _rowcount(result) == 1:
             add_timeline(session, row.case_id, now, "notification_cancelled", note)
             cancelled.append(row.id)
     return cancelled
@@ -246,3 +246,8 @@ def reset_failed(engine: Engine, outbox_ids: list[int], now: datetime) -> list[i
                 f"{row.reason.replace('_', ' ')} put back for delivery by an operator",
             )
         return [row.id for row in rows]
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched (SQLAlchemy types ``execute`` as a plain ``Result``)."""
+    return cast(CursorResult[Any], result).rowcount
