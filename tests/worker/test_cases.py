@@ -6,6 +6,8 @@ import json
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support import FIXTURES, envelope, subscription
 from worker.cases import list_cases, set_status
@@ -133,3 +135,33 @@ def test_operator_resolution_reopens_when_the_problem_grows(engine):
                   subscription("sub_3", "cus_1", created=T0 + 3), T0 + 3))  # fmt: skip
     statuses = {c["key"]: c["status"] for c in list_cases(engine)}
     assert "open" in statuses.values()
+
+
+@pytest.fixture(scope="module")
+def in_order_cases(tmp_path_factory):
+    """The open cases after every scenario event is processed once, in folder order."""
+    folder = tmp_path_factory.mktemp("in-order")
+    engine = make_engine(f"sqlite:///{folder / 'store.db'}")
+    upgrade_database(engine, folder)
+    for body in scenario_events():
+        process_event(engine, body)
+    return open_cases(engine)
+
+
+@settings(max_examples=8, deadline=None, database=None)
+@given(data=st.data())
+def test_any_interleaving_and_redelivery_gives_the_same_open_cases(
+    data, in_order_cases, tmp_path_factory
+):
+    """Property, on the real store: any order of the scenario events, with any of them
+    delivered up to three times, ends with the in-order open cases."""
+    events = scenario_events()
+    repeats = data.draw(st.lists(st.integers(1, 3), min_size=len(events), max_size=len(events)))
+    stream = [body for body, times in zip(events, repeats, strict=True) for _ in range(times)]
+    stream = data.draw(st.permutations(stream))
+    folder = tmp_path_factory.mktemp("shuffled")
+    engine = make_engine(f"sqlite:///{folder / 'store.db'}")
+    upgrade_database(engine, folder)
+    for body in stream:
+        process_event(engine, body)
+    assert open_cases(engine) == in_order_cases
