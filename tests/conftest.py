@@ -91,3 +91,44 @@ def postgres_url() -> str:
         pytest.skip("TEST_DATABASE_URL is not set")
     _reset_postgres(POSTGRES_URL)
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    """The independent Stripe emulator, localstripe, on a free loopback port."""
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.support import free_port
+
+    binary = Path(sys.executable).parent / "localstripe"
+    if not binary.exists():
+        if IN_CI:
+            pytest.fail("localstripe is not installed (pip install -e '.[test]')")
+        pytest.skip("localstripe is not installed")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(binary), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/v1/customers", timeout=1)
+        except urllib.error.HTTPError:
+            break  # it answers (401 without a key): up
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("localstripe did not start")
+            time.sleep(0.1)
+            continue
+        break
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

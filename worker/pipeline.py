@@ -22,6 +22,7 @@ from worker.cases import sync_cases
 from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
 from worker.store.db import read_session, write_session
+from worker.stripe_api import SubscriptionRefresher
 
 log = structlog.get_logger()
 
@@ -52,12 +53,14 @@ def process_event(
     config: RulesConfig | None = None,
     clock: Clock = utc_now,
     notify: NotifyPolicy | None = None,
+    refresher: SubscriptionRefresher | None = None,
 ) -> Outcome:
     """Process one Stripe event (raw JSON) exactly once in its effects.
 
     ``notify`` says which notification channels are configured (a worker always passes
     it); without it no notification is planned, which is what an in-process replay of old
-    events wants.
+    events wants. ``refresher`` (with ``STRIPE_API_KEY``) adds the person's subscriptions as
+    the Stripe API shows them now.
     """
     try:
         payload = json.loads(body)
@@ -85,6 +88,11 @@ def process_event(
         hints = [projection.resolve_customer(session, record) for record in records]
         person = projection.find_person(
             session, [h for h in hints if h], [r.email for r in records if r.email]
+        )
+    if refresher is not None and refresher.wants(event.type):  # network I/O, before any lock
+        records = (
+            *records,
+            *refresher.records(person.customer_ids, fetched_at=int(clock().timestamp())),
         )
 
     with write_session(engine, lock_keys=person.lock_keys) as session:

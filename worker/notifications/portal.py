@@ -13,6 +13,7 @@ import stripe
 import structlog
 
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
+from worker.stripe_api import stripe_client
 
 log = structlog.get_logger()
 
@@ -50,12 +51,7 @@ class PaymentLinks:
 
     def _portal_session(self, customer_id: str) -> str | None:
         assert self.api_key is not None
-        client = stripe.StripeClient(
-            self.api_key,
-            base_addresses={"api": self.api_base} if self.api_base else None,
-            max_network_retries=0,
-            http_client=stripe.RequestsClient(timeout=DEFAULT_TIMEOUT_SECONDS),
-        )
+        client = stripe_client(self.api_key, self.api_base, DEFAULT_TIMEOUT_SECONDS)
         params: dict[str, str] = {"customer": customer_id}
         if self.return_url:
             params["return_url"] = self.return_url
