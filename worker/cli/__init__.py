@@ -1,0 +1,9 @@
+"""The ``billing-ops`` command: serve, run the processes, replay events, work the cases.
+
+``main`` is the click group (``worker.cli.app``); each module registers its commands on it.
+"""
+
+from worker.cli import intake, notifications, operator, processes  # noqa: F401 - registers
+from worker.cli.app import main
+
+__all__ = ["main"]

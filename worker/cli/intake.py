@@ -1,0 +1,126 @@
+"""Setting up and feeding events: ``secret``, ``db upgrade``, ``replay``, ``events``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from worker.cli.app import cli_settings, main, open_engine, utc_now
+
+
+@main.command()
+def secret() -> None:
+    """Print the webhook signing secret (the first one, during a rotation)."""
+    click.echo(cli_settings().webhook_secrets[0])
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every Alembic migration."""
+    open_engine(cli_settings())
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--enqueue", is_flag=True, help="Put events on the queue for running workers.")
+def replay(paths: tuple[Path, ...], enqueue: bool) -> None:
+    """Feed Stripe event JSON (object, array or JSON Lines) through the pipeline, unsigned."""
+    from worker.logs import configure_logging
+    from worker.replay import ReplayInputError, expand_paths, read_events
+
+    settings = cli_settings()
+    configure_logging(settings.log_format)
+    files = expand_paths(list(paths))
+    try:
+        bodies = [body for path in files for body in read_events(path)]
+    except (ReplayInputError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    engine = open_engine(settings)
+    counts: dict[str, int] = {}
+    if enqueue:
+        from worker.broker import build_broker, event_message
+
+        broker = build_broker(settings.effective_redis_url, edge=False)
+        with click.progressbar(bodies, label="enqueueing", file=sys.stderr) as bar:
+            for body in bar:
+                broker.enqueue(event_message(body))
+        click.echo(f"enqueued {len(bodies)} events", err=True)
+        return
+    from worker.pipeline import process_event
+
+    with click.progressbar(bodies, label="replaying", file=sys.stderr) as bar:
+        for body in bar:
+            outcome = process_event(engine, body, config=settings.rules)
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    click.echo(
+        f"replayed {len(bodies)} events: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+        err=True,
+    )
+
+
+@main.group()
+def events() -> None:
+    """Stored events: failed ones, retries."""
+
+
+@events.command("failed")
+@click.option("--json", "as_json", is_flag=True)
+def events_failed(as_json: bool) -> None:
+    """List events that still failed after every retry."""
+    from worker.store.events import FAILED, list_events
+
+    rows = list_events(open_engine(cli_settings()), FAILED)
+    if as_json:
+        click.echo(json.dumps([_event_doc(r) for r in rows], indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no failed events")
+    for row in rows:
+        click.echo(f"{row.id}  {row.type:<40} attempts={row.attempts}  {row.last_error or ''}")
+
+
+def _event_doc(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "updated_at": row.updated_at,
+    }
+
+
+@events.command("retry")
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every failed event.")
+def events_retry(event_ids: tuple[str, ...], retry_all: bool) -> None:
+    """Put failed events back on the queue."""
+    from worker.broker import build_broker
+    from worker.maintenance import requeue_events
+    from worker.store.events import FAILED, list_events, reset_for_retry
+
+    if not event_ids and not retry_all:
+        raise click.UsageError("name event ids or pass --all")
+    settings = cli_settings()
+    engine = open_engine(settings)
+    ids = (
+        [r.id for r in list_events(engine, FAILED, limit=100_000)] if retry_all else list(event_ids)
+    )
+    reset = reset_for_retry(engine, ids, utc_now())
+    missing = sorted(set(ids) - set(reset))
+    broker = build_broker(settings.effective_redis_url, edge=False)
+    count = requeue_events(engine, broker, reset, utc_now())
+    click.echo(f"requeued {count} events")
+    if missing:
+        click.echo(f"not failed or unknown, left alone: {', '.join(missing)}", err=True)
