@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -9,10 +10,14 @@ import structlog
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from webhooks.metrics import WEBHOOKS_REJECTED
 from worker.broker import build_broker
 from worker.logs import configure_logging
 from worker.settings import Settings, load_settings
 from worker.store.db import make_engine
+
+#: A caller's X-Request-Id is kept only if it looks like an id (never free text in our logs).
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def create_app(settings: Settings | None = None, *, broker: Any = None) -> Flask:
@@ -34,8 +39,9 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Flask
     @app.before_request
     def bind_request_context() -> None:
         structlog.contextvars.clear_contextvars()
+        given = request.headers.get("X-Request-Id", "")
         structlog.contextvars.bind_contextvars(
-            request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex
+            request_id=given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
         )
 
     @app.teardown_request
@@ -44,11 +50,10 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Flask
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
-        code = "payload_too_large" if error.code == 413 else (error.name or "error").lower()
+        """Every HTTP error as JSON ``{"error": code}``, like the contract's own errors."""
         if error.code == 413:
-            from webhooks.metrics import WEBHOOKS_REJECTED
-
             WEBHOOKS_REJECTED.labels(reason="payload_too_large").inc()
-        return jsonify(error=code.replace(" ", "_")), error.code or 500
+            return jsonify(error="payload_too_large"), 413
+        return jsonify(error=(error.name or "error").lower().replace(" ", "_")), error.code or 500
 
     return app

@@ -37,3 +37,17 @@ def test_metrics_count_accepted_and_rejected(client):
     assert "billing_ops_webhooks_accepted_total" in text
     assert 'billing_ops_webhooks_rejected_total{reason="missing_signature"}' in text
     assert "billing_ops_enqueue_seconds_bucket" in text
+
+
+def test_unknown_route_is_a_json_404(client):
+    """Errors outside the contract are JSON too."""
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "not_found"}
+
+
+def test_wrong_method_is_a_json_405(client):
+    """GET on the webhook endpoint is refused with a JSON 405."""
+    response = client.get("/webhooks/stripe")
+    assert response.status_code == 405
+    assert response.get_json() == {"error": "method_not_allowed"}
