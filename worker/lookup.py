@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from rules.formatting import format_money
-from worker.cases import list_cases
 from worker.pii import mask_email
 from worker.projection import find_person, load_snapshot
 from worker.store.db import read_session
@@ -51,11 +50,14 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
         ids, emails = _seed(session, query)
         person = find_person(session, ids, emails)
         snapshot = load_snapshot(session, person)
-        case_ids = list(
-            session.scalars(
-                select(CaseRow.id).where(CaseRow.customer_id.in_(person.customer_ids or [""]))
+        cases = [
+            {"id": row.id, "status": row.status, "kind": row.kind, "key": row.key}
+            for row in session.scalars(
+                select(CaseRow)
+                .where(CaseRow.customer_id.in_(person.customer_ids or [""]))
+                .order_by(CaseRow.updated_at.desc(), CaseRow.id.desc())
             )
-        )
+        ]
     live = [s for s in snapshot.subscriptions if s.status in ("active", "trialing", "past_due")]
     products: dict[str, list[str]] = {}
     for sub in live:
@@ -66,7 +68,6 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
         for product, subs in sorted(products.items())
         if len(set(subs)) > 1
     ]
-    cases = [c for c in list_cases(engine) if c["id"] in set(case_ids)]
     return {
         "query": query if reveal else (show(query) if "@" in query else query),
         "found": bool(person.customer_ids or snapshot.subscriptions or snapshot.invoices),
@@ -90,10 +91,7 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
             for i in sorted(snapshot.invoices, key=lambda i: (i.created or 0, i.id))[-10:]
         ],
         "anomalies": anomalies,
-        "cases": [
-            {"id": c["id"], "status": c["status"], "kind": c["kind"], "key": c["key"]}
-            for c in cases
-        ],
+        "cases": cases,
     }
 
 
