@@ -32,6 +32,8 @@ CLASSIFICATIONS = frozenset(
     }
 )
 SEVERITIES = ("low", "medium", "high", "critical")
+#: Severity → rank, for comparisons anywhere in billing-ops.
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 ACTION_TYPES = frozenset(
     {
         "cancel_subscription",

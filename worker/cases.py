@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from rules.findings import SEVERITY_RANK
 from worker.errors import CaseNotFoundError
 from worker.handoff import customer_view, render_handoff
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
 SYSTEM_ACTOR = "billing-ops"
-SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def _came_back(row: CaseRow, finding: Finding) -> bool:
         return True
     before = json.loads(row.finding)
     grew = bool(set(finding.subjects) - set(before["subjects"]))
-    escalated = SEVERITY_ORDER.get(finding.severity, 0) > SEVERITY_ORDER.get(row.severity, 0)
+    escalated = SEVERITY_RANK.get(finding.severity, 0) > SEVERITY_RANK.get(row.severity, 0)
     return grew or escalated
 
 

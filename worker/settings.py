@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rules import RulesConfig
+from rules.findings import SEVERITIES
 from worker.errors import ConfigurationError
 
 #: Where embedded state (SQLite file, Redis socket, generated signing secret) lives.
@@ -28,7 +29,6 @@ DEFAULT_STALE_EVENT_SECONDS = 300
 SECRET_FILE_NAME = "webhook_secret"
 #: New cases at or above this severity are posted to Slack (duplicate charges always are).
 DEFAULT_SLACK_MIN_SEVERITY = "medium"
-SEVERITIES = ("low", "medium", "high", "critical")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rules.findings import SEVERITY_RANK
 from worker.notifications import outbox, recovery
 from worker.notifications.slack import alert_text
 from worker.pii import mask_email
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 
-SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 CASE_ALERT, DUPLICATE_CHARGE, RECOVERY_EMAIL = "case_alert", "duplicate_charge", "recovery_email"
 OPENED, UPDATED, REOPENED, AUTO_RESOLVED = "opened", "updated", "reopened", "auto_resolved"
 
@@ -98,7 +98,7 @@ def _plan_slack(
         return []  # operators hear about new (and reopened) cases, not every change
     if finding["kind"] == "duplicate_charge":
         reason = DUPLICATE_CHARGE  # always, whatever the severity
-    elif SEVERITY_ORDER.get(case.severity, 0) >= SEVERITY_ORDER[policy.slack_min_severity]:
+    elif SEVERITY_RANK.get(case.severity, 0) >= SEVERITY_RANK[policy.slack_min_severity]:
         reason = CASE_ALERT
     else:
         return []
