@@ -37,6 +37,16 @@ def redis_url() -> Iterator[str]:
     client.flushdb()
 
 
+def _fresh_postgres() -> str:
+    """TEST_DATABASE_URL, emptied; skipped locally without it, a failure in CI."""
+    if not POSTGRES_URL:
+        if IN_CI:
+            pytest.fail("TEST_DATABASE_URL must point at PostgreSQL in CI")
+        pytest.skip("TEST_DATABASE_URL is not set")
+    _reset_postgres(POSTGRES_URL)
+    return POSTGRES_URL
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(normalise_url(url))
     with engine.begin() as connection:
@@ -49,12 +59,7 @@ def _reset_postgres(url: str) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'billing-ops.db'}"
-    if not POSTGRES_URL:
-        if IN_CI:
-            pytest.fail("TEST_DATABASE_URL must point at PostgreSQL in CI")
-        pytest.skip("TEST_DATABASE_URL is not set")
-    _reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
+    return _fresh_postgres()
 
 
 @pytest.fixture
@@ -85,12 +90,7 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
 @pytest.fixture
 def postgres_url() -> str:
     """A freshly emptied PostgreSQL database, for tests that only PostgreSQL can stage."""
-    if not POSTGRES_URL:
-        if IN_CI:
-            pytest.fail("TEST_DATABASE_URL must point at PostgreSQL in CI")
-        pytest.skip("TEST_DATABASE_URL is not set")
-    _reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
+    return _fresh_postgres()
 
 
 @pytest.fixture(scope="session")
