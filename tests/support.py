@@ -151,3 +151,28 @@ def duplicate_subscription_story(
             t0 + 60,
         ),
     ]
+
+
+def subscribe_twice(client: Any, email: str, name: str) -> tuple[Any, Any]:
+    """Through the Stripe API (localstripe in tests): a customer with a card on file and two
+    live subscriptions to the same monthly plan."""
+    customer = client.v1.customers.create(params={"email": email, "name": name})
+    card = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        }
+    )
+    client.v1.payment_methods.attach(card.id, params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
+    product = client.v1.products.create(params={"name": "Pro"})
+    plan = client.v1.plans.create(
+        params={"amount": 2900, "currency": "usd", "interval": "month", "product": product.id}
+    )
+    params = {"customer": customer.id, "items": [{"plan": plan.id}]}
+    return (
+        client.v1.subscriptions.create(params=params),
+        client.v1.subscriptions.create(params=params),
+    )

@@ -12,7 +12,7 @@ import dramatiq
 import pytest
 from werkzeug.serving import make_server
 
-from tests.support import SECRET
+from tests.support import SECRET, subscribe_twice
 from webhooks import create_app
 from worker.actors import setup
 from worker.cases import list_cases
@@ -48,28 +48,9 @@ def test_two_checkouts_in_localstripe_become_one_duplicate_case(localstripe_url,
     duplicate case, from the emulator's signed webhooks alone."""
     base_url, runtime = billing_ops_url
     point_webhooks_at(localstripe_url, f"{base_url}/webhooks/stripe")
-    client = stripe_client(API_KEY, localstripe_url)
-    customer = client.v1.customers.create(params={"email": "e2e@example.com", "name": "Eve Two"})
-    card = client.v1.payment_methods.create(
-        params={
-            "type": "card",
-            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
-        }
+    subscriptions = subscribe_twice(
+        stripe_client(API_KEY, localstripe_url), "e2e@example.com", "Eve Two"
     )
-    client.v1.payment_methods.attach(card.id, params={"customer": customer.id})
-    client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
-    )
-    product = client.v1.products.create(params={"name": "Pro"})
-    plan = client.v1.plans.create(
-        params={"amount": 2900, "currency": "usd", "interval": "month", "product": product.id}
-    )
-    subscriptions = [
-        client.v1.subscriptions.create(
-            params={"customer": customer.id, "items": [{"plan": plan.id}]}
-        )
-        for _ in range(2)
-    ]
 
     deadline = time.monotonic() + 30
     cases: list[dict] = []

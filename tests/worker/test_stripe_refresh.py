@@ -8,7 +8,7 @@ import json
 import pytest
 import stripe
 
-from tests.support import free_port
+from tests.support import free_port, subscribe_twice
 from worker.cases import list_cases
 from worker.pipeline import process_event
 from worker.store import events as event_log
@@ -20,29 +20,7 @@ API_KEY = "sk_test_billing_ops_localstripe"
 @pytest.fixture
 def two_subscriptions(localstripe_url):
     """One customer with two live subscriptions to the same plan, made through the API."""
-    client = stripe_client(API_KEY, localstripe_url)
-    customer = client.v1.customers.create(params={"email": "jo@example.com", "name": "Jo"})
-    card = client.v1.payment_methods.create(
-        params={
-            "type": "card",
-            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
-        }
-    )
-    client.v1.payment_methods.attach(card.id, params={"customer": customer.id})
-    client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
-    )
-    product = client.v1.products.create(params={"name": "Pro"})
-    plan = client.v1.plans.create(
-        params={"amount": 2900, "currency": "usd", "interval": "month", "product": product.id}
-    )
-    first, second = (
-        client.v1.subscriptions.create(
-            params={"customer": customer.id, "items": [{"plan": plan.id}]}
-        )
-        for _ in range(2)
-    )
-    return first, second
+    return subscribe_twice(stripe_client(API_KEY, localstripe_url), "jo@example.com", "Jo")
 
 
 def webhook_for(subscription: stripe.StripeObject) -> str:
