@@ -39,5 +39,5 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    payload, content_type = render_metrics()
+    payload, content_type = render_metrics(current_app.config["SETTINGS"].metrics_multiprocess_dir)
     return Response(payload, content_type=content_type)

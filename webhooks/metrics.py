@@ -6,8 +6,6 @@ Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``serve``
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,9 +29,9 @@ ENQUEUE_SECONDS = Histogram(
 )
 
 
-def render_metrics() -> tuple[bytes, str]:
+def render_metrics(multiprocess_dir: str | None) -> tuple[bytes, str]:
     """The exposition text (aggregated across processes in multiprocess mode)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

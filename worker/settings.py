@@ -56,6 +56,7 @@ class Settings:
     signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
     stale_event_seconds: int = DEFAULT_STALE_EVENT_SECONDS
     log_format: str = "auto"
+    metrics_multiprocess_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR, read by prometheus too
     rules: RulesConfig = field(default_factory=RulesConfig)
     secret_generated: bool = False
 
@@ -99,6 +100,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "BILLING_OPS_STALE_EVENT_SECONDS", DEFAULT_STALE_EVENT_SECONDS
         ),
         log_format=env.get("BILLING_OPS_LOG_FORMAT", "auto"),
+        metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         rules=rules_config(env),
         secret_generated=generated,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
 import json
-import os
 
 import click
 
@@ -85,7 +85,7 @@ def cases_show(case_id: str, as_json: bool) -> None:
 
 @cases.command("ack")
 @click.argument("case_id")
-@click.option("--by", "actor", default=lambda: os.environ.get("USER", "operator"))
+@click.option("--by", "actor", default=getpass.getuser)
 @click.option("--note")
 def cases_ack(case_id: str, actor: str, note: str | None) -> None:
     """Acknowledge a case: someone is on it."""
@@ -95,7 +95,7 @@ def cases_ack(case_id: str, actor: str, note: str | None) -> None:
 @cases.command("resolve")
 @click.argument("case_id")
 @click.option("--note", required=True, help="What was done.")
-@click.option("--by", "actor", default=lambda: os.environ.get("USER", "operator"))
+@click.option("--by", "actor", default=getpass.getuser)
 def cases_resolve(case_id: str, note: str, actor: str) -> None:
     """Resolve a case with a note of what was done."""
     _transition(case_id, "resolved", actor, note)
