@@ -69,7 +69,7 @@ def process_event(body: str) -> None:
     except Exception as error:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
-        event_id = pipeline._safe_id(body)
+        event_id = pipeline.event_id_of(body)
         if event_id:
             event_log.record_failure(
                 rt.engine,
@@ -106,21 +106,19 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade_database(engine, settings.data_dir)
-    dramatiq.actor(
-        broker=broker,
-        actor_name=PROCESS_EVENT_ACTOR,
-        queue_name=EVENTS_QUEUE,
-        max_retries=MAX_EVENT_RETRIES,
-        min_backoff=MIN_BACKOFF_MS,
-        max_backoff=MAX_BACKOFF_MS,
-    )(process_event)
-    dramatiq.actor(
-        broker=broker,
-        actor_name=DELIVER_NOTIFICATION_ACTOR,
-        queue_name=NOTIFICATIONS_QUEUE,
-        max_retries=MAX_NOTIFICATION_RETRIES,
-        min_backoff=MIN_BACKOFF_MS,
-        max_backoff=MAX_BACKOFF_MS,
-    )(deliver_notification)
+    actors = (
+        (process_event, PROCESS_EVENT_ACTOR, EVENTS_QUEUE, MAX_EVENT_RETRIES),
+        (deliver_notification, DELIVER_NOTIFICATION_ACTOR, NOTIFICATIONS_QUEUE,
+         MAX_NOTIFICATION_RETRIES),
+    )  # fmt: skip
+    for fn, name, queue, retries in actors:
+        dramatiq.actor(
+            broker=broker,
+            actor_name=name,
+            queue_name=queue,
+            max_retries=retries,
+            min_backoff=MIN_BACKOFF_MS,
+            max_backoff=MAX_BACKOFF_MS,
+        )(fn)
     _runtime = Runtime(settings=settings, engine=engine, broker=broker)
     return _runtime

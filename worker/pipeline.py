@@ -67,7 +67,7 @@ def process_event(
         event = parse_event(payload)
     except (ValueError, MalformedEventError) as error:
         log.error("event_malformed", error=str(error))
-        return Outcome(event_id=str(_safe_id(body)), status="malformed")
+        return Outcome(event_id=str(event_id_of(body)), status="malformed")
     structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
     status = event_log.record_received(
         engine,
@@ -134,7 +134,8 @@ def process_event(
     )
 
 
-def _safe_id(body: str) -> str | None:
+def event_id_of(body: str) -> str | None:
+    """The event id in a raw body, if it has one (for bookkeeping of bodies that failed)."""
     try:
         value = json.loads(body).get("id")
     except (ValueError, AttributeError):
