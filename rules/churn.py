@@ -219,7 +219,7 @@ def _state_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Fin
     return Finding(
         kind="churn_signal",
         classification=classification,
-        severity=severity_for_mrr(mrr, config),
+        severity=severity_for_mrr(mrr, config, currency=sub.currency),
         customer_id=customer_id,
         subjects=(sub.id,),
         evidence=evidence_of(*evidence),
@@ -269,7 +269,7 @@ def _canceled_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> 
     return Finding(
         kind="churn_signal",
         classification=reading.classification,
-        severity=severity_for_mrr(mrr, ctx.config),
+        severity=severity_for_mrr(mrr, ctx.config, currency=sub.currency),
         customer_id=customer_id,
         subjects=(sub.id,),
         evidence=evidence_of(sub.event_id),
@@ -337,7 +337,7 @@ def _downgrade_finding(
     return Finding(
         kind="churn_signal",
         classification="unclassified",
-        severity=severity_for_mrr(lost, ctx.config),
+        severity=severity_for_mrr(lost, ctx.config, currency=currency),
         customer_id=customer_id,
         subjects=(sub.id,),
         evidence=evidence_of(event.id),

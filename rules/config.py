@@ -6,7 +6,11 @@ touching rule code, and tests can pin a rule's edge cases explicitly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from types import MappingProxyType
 
 DAY = 86_400
 
@@ -22,10 +26,29 @@ DEFAULT_TRIAL_ENDING_DAYS = 3
 DEFAULT_CARD_EXPIRING_DAYS = 30
 # A first invoice that has needed customer action (3-D Secure, ...) this long is stale.
 DEFAULT_STALE_ACTION_REQUIRED_SECONDS = DAY
-# Monthly recurring revenue (minor units, any currency) at which severity steps up.
+# Monthly recurring revenue at which severity steps up, in minor units of SEVERITY_CURRENCY
+# (20, 200 and 1,000 US dollars by default). Amounts in other currencies are converted with
+# CURRENCY_RATES before they are compared (see rules/severity.py).
 DEFAULT_MRR_MEDIUM_MINOR = 2_000
 DEFAULT_MRR_HIGH_MINOR = 20_000
 DEFAULT_MRR_CRITICAL_MINOR = 100_000
+DEFAULT_SEVERITY_CURRENCY = "usd"
+# "code:rate" = what one major unit of the currency is worth in US dollars. Rough mid-2025
+# rates: the severity bands are 5-10x apart, so a rate 30 % off rarely moves a case across one.
+# CURRENCY_RATE_OVERRIDES (same form, e.g. BILLING_OPS_RULE_CURRENCY_RATE_OVERRIDES=eur:1.1)
+# replace or add single rates; a currency with no rate gets the fallback severity (medium).
+DEFAULT_CURRENCY_RATES = (
+    "usd:1", "eur:1.15", "gbp:1.35", "chf:1.25", "cad:0.73", "aud:0.65", "nzd:0.59",
+    "jpy:0.0068", "cny:0.14", "hkd:0.128", "sgd:0.78", "twd:0.033", "krw:0.00073",
+    "inr:0.0116", "idr:0.000061", "thb:0.030", "myr:0.235", "php:0.0175", "vnd:0.000038",
+    "sek:0.104", "nok:0.098", "dkk:0.154", "isk:0.0080", "pln:0.27", "czk:0.046",
+    "huf:0.0029", "ron:0.23", "bgn:0.59", "try:0.025", "ils:0.29", "aed:0.272",
+    "sar:0.267", "qar:0.275", "bhd:2.65", "kwd:3.27", "omr:2.60", "jod:1.41", "tnd:0.34",
+    "egp:0.020", "mad:0.11", "zar:0.056", "ngn:0.00065", "kes:0.0077", "ugx:0.00028",
+    "ghs:0.095", "mxn:0.053", "brl:0.18", "clp:0.00105", "cop:0.00025", "pen:0.28",
+    "ars:0.00085", "uyu:0.025", "pkr:0.0035", "bdt:0.0082", "lkr:0.0033", "uah:0.024",
+    "xof:0.00175", "xaf:0.00175",
+)  # fmt: skip
 # A failed renewal at or beyond this attempt count is high severity (retries nearly exhausted).
 DEFAULT_FAILED_RENEWAL_HIGH_ATTEMPTS = 3
 
@@ -43,4 +66,35 @@ class RulesConfig:
     mrr_medium_minor: int = DEFAULT_MRR_MEDIUM_MINOR
     mrr_high_minor: int = DEFAULT_MRR_HIGH_MINOR
     mrr_critical_minor: int = DEFAULT_MRR_CRITICAL_MINOR
+    severity_currency: str = DEFAULT_SEVERITY_CURRENCY
+    currency_rates: tuple[str, ...] = DEFAULT_CURRENCY_RATES
+    currency_rate_overrides: tuple[str, ...] = ()
     failed_renewal_high_attempts: int = DEFAULT_FAILED_RENEWAL_HIGH_ATTEMPTS
+
+    def __post_init__(self) -> None:
+        """Refuse a malformed rates table at start-up rather than at the first severity."""
+        parse_currency_rates((*self.currency_rates, *self.currency_rate_overrides))
+        if len(self.severity_currency) != 3 or not self.severity_currency.isalpha():
+            raise ValueError(f"severity currency {self.severity_currency!r} is not a code")
+
+    @property
+    def rates(self) -> Mapping[str, Decimal]:
+        """The effective rates table: the built-in one with the overrides laid over it."""
+        return parse_currency_rates((*self.currency_rates, *self.currency_rate_overrides))
+
+
+@cache
+def parse_currency_rates(entries: tuple[str, ...]) -> Mapping[str, Decimal]:
+    """``("eur:1.15", ...)`` as {code: US dollars per major unit}; ValueError when malformed."""
+    rates: dict[str, Decimal] = {}
+    for entry in entries:
+        code, sep, raw = entry.partition(":")
+        code = code.strip().lower()
+        try:
+            rate = Decimal(raw.strip())
+        except InvalidOperation:
+            rate = Decimal(0)
+        if not sep or len(code) != 3 or not code.isalpha() or not rate.is_finite() or rate <= 0:
+            raise ValueError(f"currency rate {entry!r} is not 'code:positive number'")
+        rates[code] = rate
+    return MappingProxyType(rates)

@@ -139,7 +139,7 @@ def _duplicate_subscription_finding(
         return Finding(
             **base,
             classification="unclassified",
-            severity=severity_for_mrr(mrr, config, floor="medium"),
+            severity=severity_for_mrr(mrr, config, floor="medium", currency=currency),
             revenue_impact=RevenueImpact(currency, 0, mrr),
             recommended_action=RecommendedAction(
                 type="contact_customer",
@@ -177,7 +177,7 @@ def _duplicate_subscription_finding(
     return Finding(
         **base,
         classification="accidental_duplicate",
-        severity=severity_for_mrr(mrr, config, floor="high"),
+        severity=severity_for_mrr(mrr, config, floor="high", currency=currency),
         revenue_impact=RevenueImpact(currency, refund_amount, mrr),
         recommended_action=RecommendedAction(
             type="cancel_subscription",

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from rules.config import RulesConfig
+from rules.currency import convert_minor
 
 KINDS = frozenset(
     {
@@ -105,13 +106,24 @@ def unique(values: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v))
 
 
-def severity_for_mrr(mrr_minor: int, config: RulesConfig, floor: str = "low") -> str:
-    """Severity from monthly revenue at risk, never below ``floor``."""
-    if mrr_minor >= config.mrr_critical_minor:
+def severity_for_mrr(
+    mrr_minor: int | None, config: RulesConfig, floor: str = "low", *, currency: str | None
+) -> str:
+    """Severity from monthly revenue at risk, never below ``floor``.
+
+    The thresholds are in ``config.severity_currency``; MRR in another currency is converted
+    with ``config.rates`` first (VND 200,000 a month is about 8 USD: low, not critical). When
+    it cannot be compared (MRR unknown, or a currency without a rate) the level is ``medium``:
+    an amount of unknown size is neither buried as low nor escalated.
+    """
+    value = convert_minor(mrr_minor, currency, config.severity_currency, config.rates)
+    if value is None:
+        level = "medium"
+    elif value >= config.mrr_critical_minor:
         level = "critical"
-    elif mrr_minor >= config.mrr_high_minor:
+    elif value >= config.mrr_high_minor:
         level = "high"
-    elif mrr_minor >= config.mrr_medium_minor:
+    elif value >= config.mrr_medium_minor:
         level = "medium"
     else:
         level = "low"

@@ -95,7 +95,7 @@ def _invoice_finding(
     return Finding(
         kind="failed_renewal",
         classification="failed_payment",
-        severity=severity_for_mrr(mrr, ctx.config, floor=floor),
+        severity=severity_for_mrr(mrr, ctx.config, floor=floor, currency=invoice.currency),
         customer_id=customer_id,
         subjects=(invoice.id, *((sub.id,) if sub else ())),
         evidence=evidence_of(invoice.event_id, sub.event_id if sub else None),
@@ -137,6 +137,7 @@ def _subscription_finding(ctx: RuleContext, sub: Subscription, customer_id: str)
             mrr,
             ctx.config,
             floor=max_severity("medium", "high" if sub.status == "unpaid" else "low"),
+            currency=sub.currency,
         ),
         customer_id=customer_id,
         subjects=(sub.id,),

@@ -111,7 +111,8 @@ RULE_ENV_PREFIX = "BILLING_OPS_RULE_"
 
 def rules_config(env: Mapping[str, str]) -> RulesConfig:
     """Rule thresholds: ``BILLING_OPS_RULE_<FIELD>`` overrides a ``RulesConfig`` default
-    (whole numbers; comma-separated lists for tuple fields such as seat metadata keys)."""
+    (whole numbers; comma-separated lists for tuple fields such as seat metadata keys or
+    currency rates; text for the severity currency)."""
     overrides: dict[str, Any] = {}
     for spec in fields(RulesConfig):
         name = RULE_ENV_PREFIX + spec.name.upper()
@@ -120,9 +121,14 @@ def rules_config(env: Mapping[str, str]) -> RulesConfig:
             continue
         if isinstance(spec.default, tuple):
             overrides[spec.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
+        elif isinstance(spec.default, str):
+            overrides[spec.name] = raw.strip().lower()
         else:
             overrides[spec.name] = _positive_int(env, name, int(spec.default))  # type: ignore[arg-type]
-    return RulesConfig(**overrides)
+    try:
+        return RulesConfig(**overrides)
+    except ValueError as error:  # e.g. a malformed currency rate
+        raise ConfigurationError(f"{RULE_ENV_PREFIX}*: {error}") from error
 
 
 def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
