@@ -1,4 +1,4 @@
-"""An absurd amount or currency reaches no person as text: email, Slack and handoff show a marker."""
+"""An absurd amount or currency reaches no one as text: email, Slack, handoff show a marker."""
 
 from __future__ import annotations
 
