@@ -15,6 +15,10 @@ class InfrastructureError(BillingOpsError):
     """Family: a service billing-ops depends on is not usable."""
 
 
+class StoreUnavailableError(InfrastructureError):
+    """Raised when the database cannot be reached or migrated."""
+
+
 class QueueUnavailableError(InfrastructureError):
     """Raised when a message cannot be put on the Redis queue."""
 

@@ -75,11 +75,24 @@ class Settings:
         return self.redis_url or f"unix://{self.redis_socket_path}"
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build ``Settings`` from the environment (or the mapping given, for tests)."""
+LOG_FORMATS = ("auto", "json", "console")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, existing_install: bool = False
+) -> Settings:
+    """Build ``Settings`` from the environment (or the mapping given, for tests).
+
+    ``existing_install`` is for commands that work on an existing install (``cases``,
+    ``lookup``, ``events failed``…): they refuse a data dir that does not exist instead of
+    creating an empty store and a new secret wherever they happen to run.
+    """
     env = os.environ if environ is None else environ
-    data_dir = Path(env.get("BILLING_OPS_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
-    secrets_, generated = _webhook_secrets(env.get("STRIPE_WEBHOOK_SECRET"), data_dir)
+    data_dir = _data_dir(env, must_exist=existing_install and not env.get("DATABASE_URL"))
+    if existing_install:
+        secrets_, generated = _existing_secrets(env.get("STRIPE_WEBHOOK_SECRET"), data_dir)
+    else:
+        secrets_, generated = _webhook_secrets(env.get("STRIPE_WEBHOOK_SECRET"), data_dir)
     return Settings(
         data_dir=data_dir,
         webhook_secrets=secrets_,
@@ -99,7 +112,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stale_event_seconds=_positive_int(
             env, "BILLING_OPS_STALE_EVENT_SECONDS", DEFAULT_STALE_EVENT_SECONDS
         ),
-        log_format=env.get("BILLING_OPS_LOG_FORMAT", "auto"),
+        log_format=_choice(env, "BILLING_OPS_LOG_FORMAT", LOG_FORMATS),
         metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         rules=rules_config(env),
         secret_generated=generated,
@@ -113,6 +126,12 @@ def rules_config(env: Mapping[str, str]) -> RulesConfig:
     """Rule thresholds: ``BILLING_OPS_RULE_<FIELD>`` overrides a ``RulesConfig`` default
     (whole numbers; comma-separated lists for tuple fields such as seat metadata keys or
     currency rates; text for the severity currency)."""
+    known = {RULE_ENV_PREFIX + spec.name.upper() for spec in fields(RulesConfig)}
+    unknown = sorted(k for k in env if k.startswith(RULE_ENV_PREFIX) and k not in known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown rule setting {unknown[0]}; the rule settings are: {', '.join(sorted(known))}"
+        )
     overrides: dict[str, Any] = {}
     for spec in fields(RulesConfig):
         name = RULE_ENV_PREFIX + spec.name.upper()
@@ -157,6 +176,29 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def _data_dir(env: Mapping[str, str], *, must_exist: bool) -> Path:
+    """The data dir, resolved; it must be a directory (or not exist yet, unless required)."""
+    raw = env.get("BILLING_OPS_DATA_DIR") or DEFAULT_DATA_DIR
+    path = Path(raw).resolve()
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(
+            f"BILLING_OPS_DATA_DIR {path} is a file, not a directory: point it at a directory"
+        )
+    if must_exist and not path.exists():
+        raise ConfigurationError(
+            f"no billing-ops data directory at {path}: run this where `billing-ops serve` runs, "
+            "or set BILLING_OPS_DATA_DIR or DATABASE_URL"
+        )
+    return path
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name) or choices[0]
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):
@@ -168,6 +210,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, got {value}")
     return value
+
+
+def _existing_secrets(raw: str | None, data_dir: Path) -> tuple[tuple[str, ...], bool]:
+    """Secrets from the environment or the data dir's file, never generating one."""
+    if raw:
+        return _webhook_secrets(raw, data_dir)
+    path = data_dir / SECRET_FILE_NAME
+    return ((path.read_text().strip(),), True) if path.exists() else ((), False)
 
 
 def _webhook_secrets(raw: str | None, data_dir: Path) -> tuple[tuple[str, ...], bool]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import click
 from sqlalchemy import Engine
 
@@ -10,25 +12,45 @@ from worker.pipeline import utc_now
 from worker.settings import Settings, load_settings
 from worker.store.db import make_engine, upgrade_database
 
-__all__ = ["cli_settings", "main", "open_engine", "utc_now"]
+__all__ = ["cli_settings", "main", "open_engine", "safe_url", "utc_now"]
 
 
-def cli_settings() -> Settings:
-    """Settings from the environment; a configuration error is a clean CLI error."""
+def safe_url(url: str) -> str:
+    """A service URL fit to print: any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def cli_settings(*, existing_install: bool = False) -> Settings:
+    """Settings from the environment; a configuration error is a clean CLI error.
+
+    ``existing_install`` commands refuse a data dir that does not exist (see ``load_settings``).
+    """
     try:
-        return load_settings()
+        return load_settings(existing_install=existing_install)
     except BillingOpsError as error:
         raise click.ClickException(str(error)) from None
 
 
 def open_engine(settings: Settings, migrate: bool = True) -> Engine:
-    """The store's engine, migrated to the current schema unless told otherwise."""
-    engine = make_engine(settings.database_url)
-    if migrate:
-        upgrade_database(engine, settings.data_dir)
+    """The store's engine, migrated to the current schema unless told otherwise.
+
+    A bad ``DATABASE_URL`` or an unreachable database is one line on stderr and exit 1.
+    """
+    try:
+        engine = make_engine(settings.database_url)
+        if migrate:
+            upgrade_database(engine, settings.data_dir)
+    except BillingOpsError as error:
+        raise click.ClickException(str(error)) from None
     return engine
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="billing-ops", prog_name="billing-ops")
 def main() -> None:
     """billing-ops: Stripe billing-support triage for the people who run billing support."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from worker.cli.app import cli_settings, main, open_engine, utc_now
+from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
 
 
 @main.command()
@@ -48,9 +48,18 @@ def replay(paths: tuple[Path, ...], enqueue: bool) -> None:
     engine = open_engine(settings)
     counts: dict[str, int] = {}
     if enqueue:
+        import redis
+
         from worker.broker import build_broker, event_message
 
         broker = build_broker(settings.effective_redis_url, edge=False)
+        try:
+            broker.client.ping()
+        except redis.RedisError as error:
+            raise click.ClickException(
+                f"Redis unreachable at {safe_url(settings.effective_redis_url)} ({error}): "
+                "start billing-ops serve or set REDIS_URL to a running Redis"
+            ) from None
         with click.progressbar(bodies, label="enqueueing", file=sys.stderr) as bar:
             for body in bar:
                 broker.enqueue(event_message(body))
@@ -80,7 +89,7 @@ def events_failed(as_json: bool) -> None:
     """List events that still failed after every retry."""
     from worker.store.events import FAILED, list_events
 
-    rows = list_events(open_engine(cli_settings()), FAILED)
+    rows = list_events(open_engine(cli_settings(existing_install=True)), FAILED)
     if as_json:
         click.echo(json.dumps([_event_doc(r) for r in rows], indent=2, default=str))
         return
@@ -112,7 +121,7 @@ def events_retry(event_ids: tuple[str, ...], retry_all: bool) -> None:
 
     if not event_ids and not retry_all:
         raise click.UsageError("name event ids or pass --all")
-    settings = cli_settings()
+    settings = cli_settings(existing_install=True)
     engine = open_engine(settings)
     ids = (
         [r.id for r in list_events(engine, FAILED, limit=100_000)] if retry_all else list(event_ids)

@@ -26,7 +26,7 @@ def digest(since: str, target: str) -> None:
     from worker.notifications.delivery import Channels
     from worker.notifications.slack import plain_message
 
-    settings = cli_settings()
+    settings = cli_settings(existing_install=True)
     try:
         window = digests.parse_duration(since)
     except BillingOpsError as error:
@@ -72,7 +72,7 @@ def outbox() -> None:
 def outbox_list(status: str | None, as_json: bool) -> None:
     from worker.notifications import outbox as outbox_store
 
-    rows = outbox_store.list_rows(open_engine(cli_settings()), status=status)
+    rows = outbox_store.list_rows(open_engine(cli_settings(existing_install=True)), status=status)
     docs = [
         {
             "id": r.id,
@@ -105,7 +105,7 @@ def outbox_retry(outbox_ids: tuple[int, ...]) -> None:
     from worker.notifications import outbox as outbox_store
     from worker.notifications.queue import enqueue_notifications
 
-    settings = cli_settings()
+    settings = cli_settings(existing_install=True)
     engine = open_engine(settings)
     reset = outbox_store.reset_failed(engine, list(outbox_ids), utc_now())
     count = enqueue_notifications(build_broker(settings.effective_redis_url, edge=False), reset)

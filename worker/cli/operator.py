@@ -25,7 +25,7 @@ def cases_list(status: str | None, kind: str | None, as_json: bool) -> None:
     from rules.formatting import format_money
     from worker.cases import list_cases
 
-    docs = list_cases(open_engine(cli_settings()), status=status, kind=kind)
+    docs = list_cases(open_engine(cli_settings(existing_install=True)), status=status, kind=kind)
     if as_json:
         click.echo(json.dumps(docs, indent=2))
         return
@@ -65,7 +65,7 @@ def cases_show(case_id: str, as_json: bool) -> None:
     from worker.handoff import handoff_text
 
     try:
-        doc = get_case(open_engine(cli_settings()), _case_id(case_id))
+        doc = get_case(open_engine(cli_settings(existing_install=True)), _case_id(case_id))
     except BillingOpsError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
@@ -106,7 +106,7 @@ def _transition(case_id: str, status: str, actor: str, note: str | None) -> None
 
     try:
         doc = set_status(
-            open_engine(cli_settings()),
+            open_engine(cli_settings(existing_install=True)),
             _case_id(case_id),
             status,
             actor=actor,
@@ -127,7 +127,7 @@ def lookup(query: str, as_json: bool) -> None:
     from worker.lookup import lookup as do_lookup
 
     try:
-        doc = do_lookup(open_engine(cli_settings()), query)
+        doc = do_lookup(open_engine(cli_settings(existing_install=True)), query)
     except LookupQueryError as error:
         raise click.ClickException(str(error)) from None
     if as_json:

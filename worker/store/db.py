@@ -14,8 +14,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
+
+from worker.errors import ConfigurationError, StoreUnavailableError
 
 #: How long a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -32,9 +35,29 @@ def normalise_url(url: str) -> str:
     return url
 
 
+#: The databases billing-ops is tested on.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; nothing connects until first use."""
+    """An engine for ``url``; nothing connects until first use.
+
+    A URL that is not one of the supported databases is a ``ConfigurationError`` naming
+    ``DATABASE_URL``, not a traceback from deep inside SQLAlchemy.
+    """
     url = normalise_url(url)
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigurationError(
+            f"DATABASE_URL {url!r} is not a database URL: use sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DB"
+        ) from None
+    if backend not in SUPPORTED_BACKENDS:
+        raise ConfigurationError(
+            f"DATABASE_URL uses {backend}, which billing-ops does not support: use "
+            "sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+        )
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -108,7 +131,19 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade_database(engine: Engine, data_dir: Path | None = None) -> None:
-    """Apply every migration (idempotent; safe when several processes start at once)."""
+    """Apply every migration (idempotent; safe when several processes start at once).
+
+    An unreachable database is a ``StoreUnavailableError`` in one line (where, and why).
+    """
+    try:
+        _upgrade(engine, data_dir)
+    except OperationalError as error:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise StoreUnavailableError(f"database unreachable at {where}: {reason}") from None
+
+
+def _upgrade(engine: Engine, data_dir: Path | None) -> None:
     config = alembic_config(engine)
     if is_sqlite(engine):
         lock_dir = data_dir or Path(engine.url.database or ".").resolve().parent

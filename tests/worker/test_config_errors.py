@@ -1,0 +1,120 @@
+"""Every configuration mistake is one line on stderr that says what to do, and exit 1.
+
+The commands run as a user runs them: ``python -m worker`` in a subprocess, with only the
+environment given here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import FIXTURES, free_port
+
+
+def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BILLING_OPS_", "STRIPE_"))}
+    base.pop("DATABASE_URL", None)
+    base.pop("REDIS_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        cwd=cwd,
+        env={**base, "BILLING_OPS_DATA_DIR": str(cwd / "data"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_database_url_that_is_not_a_url(tmp_path):
+    """DATABASE_URL=notaurl names the setting and the two accepted forms."""
+    result = run(["db", "upgrade"], tmp_path, DATABASE_URL="notaurl")
+    assert_one_line_error(result, "DATABASE_URL", "sqlite:///", "postgresql://")
+
+
+def test_database_url_of_an_unsupported_database(tmp_path):
+    """mysql://… is refused as unsupported, not as a missing driver."""
+    result = run(["db", "upgrade"], tmp_path, DATABASE_URL="mysql://root@127.0.0.1/test")
+    assert_one_line_error(result, "mysql", "does not support")
+
+
+def test_unreachable_postgresql(tmp_path):
+    """A PostgreSQL that refuses connections is named, with its password hidden."""
+    url = f"postgresql://ops:hunter2@127.0.0.1:{free_port()}/billing"
+    result = run(["db", "upgrade"], tmp_path, DATABASE_URL=url)
+    assert_one_line_error(result, "database unreachable", "127.0.0.1")
+    assert "hunter2" not in result.stderr
+
+
+def test_data_dir_that_is_a_file(tmp_path):
+    """A data dir that is a file says so, before anything is created."""
+    (tmp_path / "data").write_text("not a directory")
+    result = run(["db", "upgrade"], tmp_path)
+    assert_one_line_error(result, "BILLING_OPS_DATA_DIR", "is a file")
+
+
+def test_unknown_rule_setting(tmp_path):
+    """A misspelt BILLING_OPS_RULE_* is an error that lists the real names."""
+    result = run(["db", "upgrade"], tmp_path, BILLING_OPS_RULE_DUPLICATE_WINDOW="60")
+    assert_one_line_error(result, "BILLING_OPS_RULE_DUPLICATE_WINDOW", "the rule settings are")
+
+
+def test_bad_log_format(tmp_path):
+    """BILLING_OPS_LOG_FORMAT accepts auto, json or console only."""
+    result = run(["db", "upgrade"], tmp_path, BILLING_OPS_LOG_FORMAT="yaml")
+    assert_one_line_error(result, "BILLING_OPS_LOG_FORMAT", "auto, json, console")
+
+
+def test_reading_commands_refuse_a_missing_data_dir(tmp_path):
+    """`cases list` in the wrong folder refuses instead of creating an empty store there."""
+    result = run(["cases", "list"], tmp_path)
+    assert_one_line_error(result, "no billing-ops data directory", "BILLING_OPS_DATA_DIR")
+    assert not (tmp_path / "data").exists()
+
+
+def test_replay_enqueue_with_redis_down(tmp_path):
+    """`replay --enqueue` with Redis down says Redis is unreachable and where."""
+    event = FIXTURES / "events" / "customer.created__current.json"
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = run(["replay", "--enqueue", str(event)], tmp_path, REDIS_URL=url)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Redis unreachable" in errors[0] and url in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version"])
+def test_version(tmp_path, flag):
+    """`billing-ops --version` prints the package version."""
+    result = run([flag], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("billing-ops, version ")
+
+
+def test_module_entry_point_help(tmp_path):
+    """`python -m worker -h` is the billing-ops help."""
+    result = run(["-h"], tmp_path)
+    assert result.returncode == 0
+    assert "Usage: billing-ops" in result.stdout
+
+
+def test_reading_commands_work_with_an_existing_install(tmp_path):
+    """Where the data dir exists, `cases list --json` answers (an empty list)."""
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    result = run(["cases", "list", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
