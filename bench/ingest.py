@@ -1,7 +1,8 @@
 """Webhook ingest benchmark: the real app under gunicorn beside a bare Flask endpoint.
 
-Both apps run under gunicorn with the same settings (``--workers 2 --worker-class sync
---threads 1 --bind 127.0.0.1:<free port>`` by default):
+Both apps run under gunicorn with exactly the command line ``billing-ops web`` runs
+(``worker.cli.processes.web_argv``: ``webhooks/gunicorn_config.py``, ``--workers 2``, the access
+log on stdout), on ``127.0.0.1:<free port>``; only the app differs:
 
 * ``bare``: ``bench/bare_app.py``, answers ``{}`` to the POST (the floor);
 * ``real``: ``webhooks:create_app()``: verifies the signature, parses, enqueues on Redis.
@@ -53,11 +54,13 @@ from typing import Any
 
 import redis
 
+from worker.cli.processes import WEB_APP, web_argv
+
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 PATH = "/webhooks/stripe"
 SECRET = "whsec_bench_" + "k" * 32
-REAL_APP = "webhooks:create_app()"
+REAL_APP = WEB_APP
 BARE_APP = "bare_app:app"
 EVENT_ID_PLACEHOLDER = "evt_XXXXXXXXXXXXXXXXXXXXXXXX"  # 28 chars, like a real Stripe id
 TARGET_RATIO = 0.5
@@ -399,19 +402,10 @@ class Server:
         self.name = name
         self.port = _free_port()
         self.log_path = workdir / f"gunicorn-{name}.log"
-        self.command = [
-            sys.executable, "-m", "gunicorn",
-            "--bind", f"{HOST}:{self.port}",
-            "--workers", str(args.workers),
-            "--worker-class", args.worker_class,
-            "--threads", str(args.threads),
-            "--pythonpath", str(BENCH_DIR),
-            "--log-level", "warning",
-            *(["--access-logfile", "-"] if args.access_log else []),
-            app,
-        ]  # fmt: skip
+        self.command = web_argv(HOST, self.port, args.workers, app=app)
         env = dict(os.environ)
         env.update(
+            PYTHONPATH=os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")])),
             STRIPE_WEBHOOK_SECRET=SECRET,
             REDIS_URL=args.redis_url,
             DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
@@ -673,8 +667,7 @@ def print_table(run: Run, args: argparse.Namespace) -> None:
         f"{'ok':>8}{'err':>5}{'dup':>5}{'srv CPU':>10}{'gen CPU':>10}{'redis':>8}{'lag99':>7}"
     )
     print(
-        f"\ngunicorn --workers {args.workers} --worker-class {args.worker_class} "
-        f"--threads {args.threads} --bind {HOST}:<port>   (same for both apps)\n"
+        f"\n{' '.join(web_argv(HOST, 0, args.workers, app='<app>')[1:])}   (both apps)\n"
         f"body {args.body_kb * 1024} B invoice.payment_failed, {args.generators} generator "
         f"processes, {args.rounds} x {args.duration:g} s closed loop per app, "
         f"{args.open_duration:g} s open loop (+{args.warmup:g} s warm-up each), "
@@ -715,7 +708,7 @@ def summary(run: Run, args: argparse.Namespace) -> dict[str, Any]:
     ]
     return {
         "workers": args.workers,
-        "worker_class": args.worker_class,
+        "web_argv": web_argv(HOST, 0, args.workers, app="<app>")[1:],
         "body_bytes": args.body_kb * 1024,
         "concurrency": args.concurrency,
         "generators": args.generators,
@@ -754,8 +747,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     flag = parser.add_argument
     flag("--workers", type=int, default=2, help="gunicorn --workers (both apps)")
-    flag("--worker-class", default="sync", help="gunicorn --worker-class (both apps)")
-    flag("--threads", type=int, default=1, help="gunicorn --threads (both apps)")
     flag("--duration", type=float, default=10.0, help="seconds measured per closed-loop phase")
     flag("--rounds", type=int, default=2, help="bare/real closed-loop pairs, interleaved")
     flag("--open-duration", type=float, default=20.0, help="seconds measured, open loop")
@@ -767,7 +758,6 @@ def main(argv: list[str] | None = None) -> int:
     flag("--load-fraction", type=float, default=0.5, help="open-loop rate / saturation rate")
     flag("--rate", type=float, default=0.0, help="open-loop rate in req/s (overrides fraction)")
     flag("--redis-url", default="redis://127.0.0.1:6379/14", help="Redis for the real app")
-    flag("--access-log", action="store_true", help="gunicorn --access-logfile - (both apps)")
     flag(
         "--no-multiproc-metrics",
         dest="multiproc_metrics",
@@ -775,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         help="don't set PROMETHEUS_MULTIPROC_DIR for the real app (`billing-ops web` sets it)",
     )
     args = parser.parse_args(argv)
-    positive = ("workers", "threads", "duration", "rounds", "open_duration", "concurrency")
+    positive = ("workers", "duration", "rounds", "open_duration", "concurrency")
     if any(getattr(args, name) <= 0 for name in (*positive, "generators", "body_kb")):
         parser.error("sizes, counts and durations must be positive")
     if not args.redis_url.startswith(("redis://127.0.0.1", "redis://localhost", "unix://")):

@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -7,7 +14,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support import SECRET
+from tests.conftest import REDIS_URL
+from tests.support import SECRET, free_port
 from webhooks import create_app
 from worker.settings import Settings
 
@@ -39,3 +47,51 @@ def queued(redis_url: str):
     """How many messages sit on the events queue in Redis right now."""
     client = redis.Redis.from_url(redis_url)
     return lambda: client.hlen("dramatiq:events.msgs")
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``billing-ops web`` (real gunicorn, exactly as run in production) on a free port, one per
+    test module (it takes seconds to boot); yields its base URL once ``/healthz`` answers."""
+    tmp_path = tmp_path_factory.mktemp("web")
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=REDIS_URL,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'billing-ops.db'}",
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        BILLING_OPS_DATA_DIR=str(tmp_path / "data"),
+        BILLING_OPS_LOG_FORMAT="json",
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (tmp_path / "web.log").open("wb")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "billing-ops"), "web", "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("billing-ops web did not start:\n" + _tail(tmp_path / "web.log"))
+            time.sleep(0.1)
+    yield url
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    log.close()
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:]

@@ -259,3 +259,42 @@ def test_enqueue_survives_redis_losing_its_script_cache(client, queued, redis_ur
     assert response.status_code == 200
     assert response.get_json()["duplicate"] is False
     assert queued() == 2
+
+
+def test_spaced_t_key_cannot_lend_a_fresh_time_to_an_old_signature(client, queued):
+    """``t =<now>,t=<old>,v1=<sig at old>``: the window is checked on the signed time (old)."""
+    body = event_body()
+    now = int(time.time())
+    old = now - 30 * 24 * 3600
+    old_signature = sign(body, timestamp=old).split(",")[1]
+    response = post(client, body, f"t ={now},t={old},{old_signature}")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "timestamp_out_of_tolerance"}
+    assert queued() == 0
+
+
+def test_non_numeric_spaced_t_key_is_refused_not_a_crash(client):
+    """``t =abc,t=<now>,v1=…`` is answered, never a 500."""
+    body = event_body()
+    good = sign(body)
+    response = post(client, body, f"t =abc,{good}")
+    assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t={now},t={now},{v1}",  # two timestamps: ambiguous
+        "t=+{now},{v1}",  # int() would take it; Stripe never sends it
+        "t= {now},{v1}",
+        "t={now}",  # no signature at all
+    ],
+)
+def test_ambiguous_or_odd_signature_headers_are_invalid(client, queued, header):
+    """A header must carry exactly one t=<digits> and a v1 signature."""
+    body = event_body()
+    now = int(time.time())
+    v1 = sign(body, timestamp=now).split(",")[1]
+    response = post(client, body, header.format(now=now, v1=v1))
+    assert response.get_json() == {"error": "invalid_signature"}
+    assert queued() == 0

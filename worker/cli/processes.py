@@ -74,7 +74,7 @@ def web(bind: str, workers: int) -> None:
     settings = cli_settings()
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
-    os.execvpe(sys.executable, _web_args(host, int(port), workers), env)
+    os.execvpe(sys.executable, web_argv(host, int(port), workers), env)
 
 
 @main.command()
@@ -117,19 +117,26 @@ def _child_env(settings: Settings, redis_url: str) -> dict[str, str]:
     return env
 
 
-def _web_args(host: str, port: int, workers: int) -> list[str]:
+#: The WSGI app the web process serves.
+WEB_APP = "webhooks:create_app()"
+
+
+def web_argv(host: str, port: int, workers: int, app: str = WEB_APP) -> list[str]:
+    """The gunicorn command line of ``web`` and ``serve`` (``bench/ingest.py`` runs it too);
+    every other gunicorn setting lives in ``webhooks/gunicorn_config.py``."""
     return [
         sys.executable, "-m", "gunicorn",
+        "-c", "python:webhooks.gunicorn_config",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
         "--access-logfile", "-",
         "--no-control-socket",
-        "webhooks:create_app()",
+        app,
     ]  # fmt: skip
 
 
 def _spawn_web(env: dict[str, str], host: str, port: int, workers: int) -> subprocess.Popen:
-    return subprocess.Popen(_web_args(host, port, workers), env=env, start_new_session=True)
+    return subprocess.Popen(web_argv(host, port, workers), env=env, start_new_session=True)
 
 
 def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subprocess.Popen:
