@@ -22,7 +22,7 @@ from rules.findings import (
     with_contract_check,
 )
 from rules.formatting import format_money, format_time
-from rules.model import Subscription
+from rules.model import Subscription, monthly_total
 from rules.parsing import parse_subscription, parse_subscription_items
 
 DAY = 86_400
@@ -175,7 +175,7 @@ def _state_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Fin
         notes.append(f"the {label} expires {format_time(expires)}")
     if not signals:
         return None
-    mrr = sub.monthly_amount_minor
+    mrr = sub.monthly_amount_after_trial_minor  # a trial bills 0 now; this is what is at risk
     verify = ctx.verify_contract(sub)
     if cancel_scheduled:
         reading = read_cancellation(sub)
@@ -317,19 +317,21 @@ def _downgrade_finding(
         )
     if not before:
         return None
-    mrr_before = sum(item.monthly_amount_minor for item in before)
-    mrr_after = sub.monthly_amount_minor
+    # List prices on both sides (previous_attributes carries no discount): like for like.
+    mrr_before = monthly_total(before)
+    mrr_after = monthly_total(sub.items)
+    price_down = mrr_before is not None and mrr_after is not None and mrr_after < mrr_before
     seats_before = sum(item.quantity for item in before)
     seats_after = sub.total_quantity
     to_annual = sub.is_annual and not any(item.interval == "year" for item in before)
-    if to_annual or not (mrr_after < mrr_before or seats_after < seats_before):
+    if to_annual or not (price_down or seats_after < seats_before):
         return None
     signals = ["downgrade"]
     if seats_after < seats_before:
         signals.append("seat_reduction")
-    if mrr_after < mrr_before and seats_after >= seats_before:
+    if price_down and seats_after >= seats_before:
         signals.append("price_down")
-    lost = max(mrr_before - mrr_after, 0)
+    lost = None if mrr_before is None or mrr_after is None else max(mrr_before - mrr_after, 0)
     verify = (
         ctx.verify_contract(sub) or seats_before > 1 or any(i.interval == "year" for i in before)
     )

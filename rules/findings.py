@@ -54,11 +54,12 @@ VERIFY_CONTRACT_STEP = (
 
 @dataclass(frozen=True, slots=True)
 class RevenueImpact:
-    """Money a case concerns: ``amount_minor`` to return or recover, and MRR that may churn."""
+    """Money a case concerns: ``amount_minor`` to return or recover, and MRR that may churn
+    (None when it cannot be known: metered or tiered prices, a discount without its terms)."""
 
     currency: str | None
     amount_minor: int
-    mrr_at_risk_minor: int
+    mrr_at_risk_minor: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 LIVE_SUBSCRIPTION_STATUSES = frozenset({"active", "trialing", "past_due"})
 
@@ -30,7 +31,12 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionItem:
-    """One priced line of a subscription; periods are per item since API 2025-03-31."""
+    """One priced line of a subscription; periods are per item since API 2025-03-31.
+
+    ``usage_type`` (``recurring.usage_type``, or the old Plan's ``usage_type``), ``billing_scheme``
+    and ``transform_quantity`` come from the Price object (docs.stripe.com/api/prices/object):
+    a metered price bills usage billing-ops never sees, a tiered price has no ``unit_amount``.
+    """
 
     price_id: str | None
     product_id: str | None
@@ -41,14 +47,67 @@ class SubscriptionItem:
     quantity: int
     current_period_start: int | None
     current_period_end: int | None
+    usage_type: str | None = None
+    billing_scheme: str | None = None
+    transform_divide_by: int | None = None
+    transform_round: str | None = None
 
     @property
-    def monthly_amount_minor(self) -> int:
-        """The item's price normalised to one month, quantity included (rounded down)."""
-        if self.unit_amount is None or self.interval not in _MONTHLY_FACTOR:
-            return 0
-        num, den = _MONTHLY_FACTOR[self.interval]
-        return (self.unit_amount * self.quantity * num) // (den * max(self.interval_count, 1))
+    def period_amount_minor(self) -> int | None:
+        """What one billing period of this item costs before discounts; None when it depends
+        on usage (metered), on tiers, or on a price billing-ops was not shown."""
+        if self.usage_type == "metered" or self.billing_scheme == "tiered":
+            return None
+        if self.unit_amount is None:
+            return None
+        units = self.quantity
+        if self.transform_divide_by:  # package pricing: bill per started (or full) package
+            whole, rest = divmod(units, self.transform_divide_by)
+            units = whole + (1 if rest and self.transform_round != "down" else 0)
+        return self.unit_amount * units
+
+    @property
+    def monthly_amount_minor(self) -> int | None:
+        """The item's price normalised to one month, quantity included (rounded down);
+        None when it cannot be known (see ``period_amount_minor``)."""
+        amount = self.period_amount_minor
+        if amount is None or self.interval not in _MONTHLY_FACTOR:
+            return None
+        return to_monthly(amount, self.interval, self.interval_count)
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """A discount on a subscription, reduced to its coupon's terms.
+
+    ``known`` is False when the payload names the discount without its coupon's terms (an id in
+    ``discounts``, or ``source.coupon`` unexpanded as webhooks carry it since 2025-09-30.clover),
+    so its effect on revenue is unknown.
+    """
+
+    id: str | None
+    known: bool
+    percent_off: str | None = None  # decimal text, e.g. "25.5"
+    amount_off: int | None = None
+    currency: str | None = None
+    duration: str | None = None
+    applies_to_products: tuple[str, ...] | None = None
+
+
+def monthly_total(items: tuple[SubscriptionItem, ...]) -> int | None:
+    """The items' monthly list price (no discounts); None when any item's is unknown."""
+    amounts = [item.monthly_amount_minor for item in items]
+    if any(amount is None for amount in amounts):
+        return None
+    return sum(amount or 0 for amount in amounts)
+
+
+def to_monthly(amount_minor: int, interval: str | None, interval_count: int) -> int | None:
+    """An amount billed every ``interval_count`` ``interval``s, as a monthly amount."""
+    if interval not in _MONTHLY_FACTOR:
+        return None
+    num, den = _MONTHLY_FACTOR[interval]
+    return (amount_minor * num) // (den * max(interval_count, 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +133,7 @@ class Subscription:
     latest_invoice_id: str | None
     default_payment_method: str | None
     event_id: str
+    discounts: tuple[Discount, ...] = ()
 
     @property
     def is_live(self) -> bool:
@@ -81,9 +141,59 @@ class Subscription:
         return self.status in LIVE_SUBSCRIPTION_STATUSES
 
     @property
-    def monthly_amount_minor(self) -> int:
-        """Monthly recurring revenue of this subscription (yearly prices divided by 12)."""
-        return sum(item.monthly_amount_minor for item in self.items)
+    def monthly_amount_minor(self) -> int | None:
+        """Monthly recurring revenue now: 0 while ``trialing`` (a trial bills nothing), else
+        ``monthly_amount_after_trial_minor``; None when it cannot be known."""
+        if self.status == "trialing":
+            return 0
+        return self.monthly_amount_after_trial_minor
+
+    @property
+    def monthly_amount_after_trial_minor(self) -> int | None:
+        """What the subscription bills a month once any trial is over: list prices normalised
+        to a month (yearly divided by 12) less its discounts. None when it depends on usage or
+        tiers, or a discount's terms are not in the payload: unknown, rather than wrong."""
+        period = self.period_amount_minor
+        interval = next((i.interval for i in self.items if i.interval), None)
+        count = next((i.interval_count for i in self.items if i.interval), 1)
+        return None if period is None else to_monthly(period, interval, count)
+
+    @property
+    def period_amount_minor(self) -> int | None:
+        """One billing period of all items, after discounts (Stripe requires one interval for
+        every item of a subscription, so one period covers them all); None when unknown."""
+        amounts = [(item.product_id, item.period_amount_minor) for item in self.items]
+        if not amounts:
+            return None
+        total = 0
+        for _, amount in amounts:
+            if amount is None:
+                return None
+            total += amount
+        for discount in self.discounts:
+            covered = sum(
+                amount or 0
+                for product, amount in amounts
+                if discount.applies_to_products is None or product in discount.applies_to_products
+            )
+            off = _discount_off(discount, min(covered, total), self.currency)
+            if off is None:
+                return None
+            total -= off
+        return total
+
+    @property
+    def unknown_revenue_reason(self) -> str | None:
+        """Why this subscription's monthly revenue cannot be known, in words; None if it can."""
+        if any(item.usage_type == "metered" for item in self.items):
+            return "metered usage"
+        if any(item.billing_scheme == "tiered" for item in self.items):
+            return "tiered price"
+        if any(not discount.known for discount in self.discounts):
+            return "a discount whose terms the event does not carry"
+        if self.monthly_amount_after_trial_minor is None:
+            return "price not in the event"
+        return None
 
     @property
     def product_ids(self) -> frozenset[str]:
@@ -109,6 +219,20 @@ class Subscription:
     def is_annual(self) -> bool:
         """True when any item bills yearly: refunds and cancels need the contract checked."""
         return any(item.interval == "year" for item in self.items)
+
+
+def _discount_off(discount: Discount, base: int, currency: str | None) -> int | None:
+    """Minor units one discount takes off ``base`` (never more than it): a percentage, or a
+    fixed amount in the subscription's currency. None when its terms are not known."""
+    if not discount.known:
+        return None
+    if discount.percent_off is not None:
+        return min(base, int(Decimal(base) * Decimal(discount.percent_off) / 100))
+    if discount.amount_off is not None:
+        if discount.currency not in (None, currency):
+            return None
+        return min(base, discount.amount_off)
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +353,7 @@ __all__ = [
     "Charge",
     "CheckoutSession",
     "Customer",
+    "Discount",
     "Dispute",
     "Invoice",
     "PaymentMethod",

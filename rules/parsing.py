@@ -14,6 +14,7 @@ from rules.model import (
     Charge,
     CheckoutSession,
     Customer,
+    Discount,
     Dispute,
     Invoice,
     PaymentMethod,
@@ -87,7 +88,12 @@ def parse_customer(obj: Obj, event_id: str, *, deleted: bool = False) -> Custome
 
 
 def parse_subscription_item(item: Obj, fallback: Obj | None = None) -> SubscriptionItem:
-    """One item from its ``price`` (current) or ``plan`` (old); periods from the item if any."""
+    """One item from its ``price`` (current) or ``plan`` (old); periods from the item if any.
+
+    Price (docs.stripe.com/api/prices/object): ``recurring.usage_type``, ``billing_scheme``,
+    ``transform_quantity``; the old Plan object has ``usage_type``, ``billing_scheme`` and
+    ``transform_usage`` at its top level.
+    """
     price = _mapping(item.get("price")) or _mapping(item.get("plan"))
     recurring = _mapping(price.get("recurring"))
     unit_amount = opt_int(price.get("unit_amount"))
@@ -96,6 +102,7 @@ def parse_subscription_item(item: Obj, fallback: Obj | None = None) -> Subscript
     quantity = opt_int(item.get("quantity"))
     if quantity is None and fallback is not None:
         quantity = opt_int(fallback.get("quantity"))
+    transform = _mapping(price.get("transform_quantity")) or _mapping(price.get("transform_usage"))
     return SubscriptionItem(
         price_id=ref_id(price.get("id")),
         product_id=ref_id(price.get("product")),
@@ -108,7 +115,64 @@ def parse_subscription_item(item: Obj, fallback: Obj | None = None) -> Subscript
         quantity=1 if quantity is None else quantity,
         current_period_start=opt_int(item.get("current_period_start")),
         current_period_end=opt_int(item.get("current_period_end")),
+        usage_type=opt_str(recurring.get("usage_type")) or opt_str(price.get("usage_type")),
+        billing_scheme=opt_str(price.get("billing_scheme")),
+        transform_divide_by=opt_int(transform.get("divide_by")),
+        transform_round=opt_str(transform.get("round")),
     )
+
+
+def _discount(entry: Obj, products: tuple[str, ...] | None = None) -> Discount:
+    """A discount's terms from its coupon: ``discount.coupon`` (before 2025-09-30.clover) or
+    ``discount.source.coupon`` (since; an id unless expanded). docs.stripe.com/api/discounts,
+    docs.stripe.com/api/coupons/object."""
+    coupon = entry.get("coupon")
+    if not isinstance(coupon, Mapping):
+        coupon = _mapping(entry.get("source")).get("coupon")
+    if not isinstance(coupon, Mapping):
+        return Discount(id=ref_id(entry.get("id")), known=False)
+    percent = coupon.get("percent_off")
+    applies = _mapping(coupon.get("applies_to")).get("products")
+    restricted = (
+        tuple(p for p in applies if isinstance(p, str)) if isinstance(applies, list) else None
+    )
+    return Discount(
+        id=ref_id(entry.get("id")),
+        known=True,
+        percent_off=str(percent)
+        if isinstance(percent, int | float) and not isinstance(percent, bool)
+        else None,
+        amount_off=opt_int(coupon.get("amount_off")),
+        currency=opt_str(coupon.get("currency")),
+        duration=opt_str(coupon.get("duration")),
+        applies_to_products=products if products is not None else restricted,
+    )
+
+
+def parse_discounts(obj: Obj) -> tuple[Discount, ...]:
+    """A subscription's discounts: ``discount`` (old, one), ``discounts`` (ids, or objects when
+    expanded), and item-level ``discounts``; the same discount named twice counts once."""
+    found: dict[str, Discount] = {}
+    unnamed: list[Discount] = []
+
+    def add(entry: Any, products: tuple[str, ...] | None = None) -> None:
+        if isinstance(entry, str) and entry:
+            found.setdefault(entry, Discount(id=entry, known=False))
+        elif isinstance(entry, Mapping):
+            discount = _discount(entry, products)
+            if discount.id is None:
+                unnamed.append(discount)
+            elif discount.known or discount.id not in found:
+                found[discount.id] = discount
+
+    add(obj.get("discount"))
+    for entry in obj.get("discounts") or ():
+        add(entry)
+    for item in _list_data(obj.get("items")):
+        product = ref_id(_mapping(item.get("price") or item.get("plan")).get("product"))
+        for entry in item.get("discounts") or ():
+            add(entry, (product,) if product else ())
+    return (*found.values(), *unnamed)
 
 
 def parse_subscription_items(obj: Obj) -> tuple[SubscriptionItem, ...]:
@@ -156,6 +220,7 @@ def parse_subscription(obj: Obj, event_id: str) -> Subscription:
         default_payment_method=ref_id(obj.get("default_payment_method"))
         or ref_id(obj.get("default_source")),
         event_id=event_id,
+        discounts=parse_discounts(obj),
     )
 
 

@@ -8,7 +8,7 @@ the winner does not depend on arrival order, and a redelivery (same version) cha
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from rules.errors import MalformedRecordError
@@ -19,6 +19,7 @@ from rules.model import (
     Charge,
     CheckoutSession,
     Customer,
+    Discount,
     Dispute,
     Invoice,
     PaymentMethod,
@@ -393,8 +394,8 @@ def records_from_event(event: BillingEvent) -> tuple[ObjectRecord, ...]:
 
 
 def _to_json(value: Any) -> Any:
-    if isinstance(value, SubscriptionItem):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, SubscriptionItem | Discount):
+        return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
     if isinstance(value, Mapping):
@@ -420,12 +421,20 @@ def _model_from_json(object_type: str, doc: Mapping[str, Any]) -> BillingObject:
     values: dict[str, Any] = {}
     for f in fields(model):
         if f.name not in doc:
+            if f.default is not MISSING:  # a field added later: older rows keep its default
+                continue
             raise MalformedRecordError(f"{object_type} record is missing data field {f.name!r}")
         values[f.name] = doc[f.name]
     if model is Subscription:
         values["items"] = tuple(SubscriptionItem(**item) for item in values["items"])
         values["metadata"] = dict(values["metadata"] or {})
+        values["discounts"] = tuple(_discount_from_json(d) for d in values.get("discounts") or ())
     return model(**values)
+
+
+def _discount_from_json(doc: Mapping[str, Any]) -> Discount:
+    products = doc.get("applies_to_products")
+    return Discount(**{**doc, "applies_to_products": None if products is None else tuple(products)})
 
 
 def record_from_json(doc: Mapping[str, Any]) -> ObjectRecord:

@@ -41,11 +41,29 @@ def _plan(sub: Any) -> str:
             if item.interval_count not in (None, 1)
             else item.interval
         )
-        parts.append(
-            f"{item.quantity or 1} × {item.product_id or item.price_id} "
-            f"{format_money(item.unit_amount, item.currency)}/{every or '?'}"
+        name = item.product_id or item.price_id
+        if item.usage_type == "metered":
+            price = f"metered, {format_money(item.unit_amount, item.currency)} per unit"
+            parts.append(f"{name} {price}/{every or '?'}")
+            continue
+        price = (
+            "tiered price"
+            if item.billing_scheme == "tiered"
+            else format_money(item.unit_amount, item.currency)
         )
+        parts.append(f"{item.quantity or 1} × {name} {price}/{every or '?'}")
     return ", ".join(parts) or "no items"
+
+
+def _monthly(sub: Any) -> str:
+    """Monthly revenue as an operator should read it: 0 in a trial, "unknown" and why."""
+    reason = sub.unknown_revenue_reason
+    if reason is not None:
+        return f"unknown ({reason})"
+    after = format_money(sub.monthly_amount_after_trial_minor, sub.currency)
+    if sub.status == "trialing":
+        return f"0 during the trial, then {after}"
+    return after
 
 
 def customer_view(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]:
@@ -86,6 +104,7 @@ def render_handoff(
                 "status": s.status,
                 "cancel_at_period_end": s.cancel_at_period_end,
                 "plan": _plan(s),
+                "monthly": _monthly(s),
                 "created": _day(s.created),
                 "customer_id": s.customer_id,
             }

@@ -35,6 +35,7 @@ class KindSummary:
     new: int
     at_stake: tuple[tuple[str, int], ...]
     mrr_at_risk: tuple[tuple[str, int], ...]
+    mrr_unknown: int = 0  # cases whose MRR at risk the rules could not know
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def build_digest(engine: Engine, *, since: datetime, now: datetime) -> Digest:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     stake: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     mrr: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    mrr_unknown: dict[str, int] = defaultdict(int)
     with read_session(engine) as session:
         rows = session.execute(
             select(CaseRow.kind, CaseRow.opened_at, CaseRow.finding).where(
@@ -79,6 +81,8 @@ def build_digest(engine: Engine, *, since: datetime, now: datetime) -> Digest:
         if opened >= since:
             counts[kind][1] += 1
         stake[kind][currency] += int(impact.get("amount_minor") or 0)
+        if "mrr_at_risk_minor" in impact and impact["mrr_at_risk_minor"] is None:
+            mrr_unknown[kind] += 1
         mrr[kind][currency] += int(impact.get("mrr_at_risk_minor") or 0)
     kinds = tuple(
         KindSummary(
@@ -87,14 +91,18 @@ def build_digest(engine: Engine, *, since: datetime, now: datetime) -> Digest:
             new=counts[kind][1],
             at_stake=tuple(sorted((c, a) for c, a in stake[kind].items() if a)),
             mrr_at_risk=tuple(sorted((c, a) for c, a in mrr[kind].items() if a)),
+            mrr_unknown=mrr_unknown[kind],
         )
         for kind in sorted(counts)
     )
     return Digest(since=since, now=now, kinds=kinds)
 
 
-def _money(amounts: tuple[tuple[str, int], ...]) -> str:
-    return ", ".join(format_money(a, c) for c, a in amounts) or "-"
+def _money(amounts: tuple[tuple[str, int], ...], unknown: int = 0) -> str:
+    shown = [format_money(a, c) for c, a in amounts]
+    if unknown:
+        shown.append(f"{unknown} unknown")
+    return ", ".join(shown) or "-"
 
 
 def _totals(digest: Digest, attr: str) -> tuple[tuple[str, int], ...]:
@@ -117,11 +125,13 @@ def render_text(digest: Digest) -> str:
     lines += ["", header]
     for k in digest.kinds:
         lines.append(
-            f"{k.kind:<24}{k.open:>6}{k.new:>6}  {_money(k.at_stake):<22}{_money(k.mrr_at_risk)}"
+            f"{k.kind:<24}{k.open:>6}{k.new:>6}  {_money(k.at_stake):<22}"
+            f"{_money(k.mrr_at_risk, k.mrr_unknown)}"
         )
     lines.append(
         f"{'total':<24}{digest.open:>6}{digest.new:>6}  "
-        f"{_money(_totals(digest, 'at_stake')):<22}{_money(_totals(digest, 'mrr_at_risk'))}"
+        f"{_money(_totals(digest, 'at_stake')):<22}"
+        f"{_money(_totals(digest, 'mrr_at_risk'), sum(k.mrr_unknown for k in digest.kinds))}"
     )
     return "\n".join(lines)
 

@@ -111,6 +111,15 @@ def alert_text(case_id: int, reason: str, finding: dict[str, Any]) -> str:
     )
 
 
+def _mrr_at_risk(impact: dict[str, Any]) -> str | None:
+    """MRR at risk as text: "unknown" when the rules could not know it (metered or tiered
+    prices, a discount without its terms), None when there is none."""
+    if "mrr_at_risk_minor" in impact and impact["mrr_at_risk_minor"] is None:
+        return "unknown"
+    value = impact.get("mrr_at_risk_minor")
+    return format_money(value, impact.get("currency")) if value else None
+
+
 def render_alert(
     case_id: int, reason: str, finding: dict[str, Any], *, public_base_url: str | None
 ) -> SlackMessage:
@@ -124,9 +133,7 @@ def render_alert(
         "severity": finding["severity"],
         "customer": masked_customer(finding),
         "at_stake": format_money(impact.get("amount_minor") or 0, impact.get("currency")),
-        "mrr_at_risk": format_money(impact["mrr_at_risk_minor"], impact.get("currency"))
-        if impact.get("mrr_at_risk_minor")
-        else None,
+        "mrr_at_risk": _mrr_at_risk(impact),
         "action": _label(action["type"]),
         "target": action.get("target"),
         "reversible": bool(action.get("reversible")),
