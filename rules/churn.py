@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rules.config import RulesConfig
 from rules.context import RuleContext
 from rules.events import BillingEvent
 from rules.findings import (
@@ -26,6 +27,14 @@ from rules.model import Subscription, monthly_total
 from rules.parsing import parse_subscription, parse_subscription_items
 
 DAY = 86_400
+#: Stripe sends ``customer.subscription.trial_will_end`` "three days before a subscription's
+#: trial period is scheduled to end" (API reference, Types of events:
+#: customer.subscription.trial_will_end; docs.stripe.com/billing/subscriptions/trials). Its
+#: ``created`` is that instant as Stripe's scheduler saw it, which can be seconds to minutes
+#: before ``trial_end - 3 days``: the window opens a day earlier so Stripe's own notice always
+#: falls inside it, whenever it arrives.
+STRIPE_TRIAL_NOTICE_SECONDS = 3 * DAY
+TRIAL_NOTICE_LEEWAY_SECONDS = DAY
 
 # Cancellation feedback that says the product let the customer down.
 PRODUCT_FAILURE_FEEDBACK = {
@@ -107,6 +116,24 @@ def card_expires_at(month: int | None, year: int | None) -> int | None:
     return int(next_month.timestamp())
 
 
+def trial_notice_opens(trial_end: int, config: RulesConfig) -> int:
+    """When a trial ending without a payment method becomes a signal: ``trial_ending_days``
+    before its end, never later than Stripe's own notice (less the leeway above)."""
+    window = max(config.trial_ending_days * DAY, STRIPE_TRIAL_NOTICE_SECONDS)
+    return trial_end - window - TRIAL_NOTICE_LEEWAY_SECONDS
+
+
+def card_notice_opens(expires_at: int, config: RulesConfig) -> int:
+    """When a card that stops working at ``expires_at`` becomes a signal."""
+    return expires_at - config.card_expiring_days * DAY
+
+
+def renewal_card_expiry(ctx: RuleContext, customer_id: str) -> int | None:
+    """When the card renewals will use stops working, if known (for the clock's due times)."""
+    card = _current_card(ctx, customer_id)
+    return card[0] if card is not None else None
+
+
 def _current_card(ctx: RuleContext, customer_id: str) -> tuple[int, str, str] | None:
     """(expires_at, label, event id) of the card renewals will use, best known."""
     candidates: list[tuple[int, int, str, str]] = []
@@ -159,7 +186,7 @@ def _state_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Fin
         not cancel_scheduled
         and sub.status == "trialing"
         and trial_end is not None
-        and ctx.as_of < trial_end <= ctx.as_of + config.trial_ending_days * DAY
+        and trial_notice_opens(trial_end, config) <= ctx.as_of < trial_end
         and customer is not None
         and customer.has_default_payment_method is False
         and sub.default_payment_method is None
@@ -168,7 +195,7 @@ def _state_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Fin
         evidence.append(customer.event_id)
         notes.append(f"its trial ends {format_time(trial_end)} with no payment method on file")
     card = _current_card(ctx, customer_id)
-    if card is not None and card[0] - ctx.as_of <= config.card_expiring_days * DAY:
+    if card is not None and ctx.as_of >= card_notice_opens(card[0], config):
         expires, label, event_id = card
         signals.append("card_expired" if expires <= ctx.as_of else "card_expiring")
         evidence.append(event_id)
