@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Engine
 
-from rules import RulesConfig, evaluate, parse_event, records_from_event
+from rules import RulesConfig, parse_event, records_from_event
 from rules.errors import MalformedEventError
 from worker import projection
-from worker.cases import sync_cases
+from worker.clock.evaluation import evaluate_person
 from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
 from worker.store.db import read_session, write_session
@@ -110,9 +110,16 @@ def process_event(
         person = projection.find_person(
             session, [*person.customer_ids, *customer_ids], person.emails
         )
-        snapshot = projection.load_snapshot(session, person)
-        findings = evaluate(snapshot, event, now=event.created, config=config or RulesConfig())
-        synced = sync_cases(session, person, snapshot, findings, event, now, notify=notify)
+        done = evaluate_person(
+            session,
+            person,
+            event,
+            at=event.created,  # event time: a replay finds what live delivery found
+            now=now,
+            config=config or RulesConfig(),
+            notify=notify,
+        )
+        findings, synced = done.findings, done.synced
         primary = next((c for c in customer_ids if c), None)
         event_log.mark_processed(row, customer_id=primary, now=now)
 

@@ -106,3 +106,29 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ClockDueRow(Base):
+    """When a person must be evaluated again with time alone (the clock's index), keyed by
+    the person's smallest customer id; ``evaluated_at`` is the latest instant they were
+    evaluated at, so a late event never evaluates them earlier than the clock already has."""
+
+    __tablename__ = "clock_due"
+
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    due_at: Mapped[int | None] = mapped_column(BigInteger, index=True)  # Unix seconds
+    reason: Mapped[str | None] = mapped_column(String(40))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    evaluated_at: Mapped[int] = mapped_column(BigInteger)  # Unix seconds
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClockLeaseRow(Base):
+    """The lease that lets one clock run at a time across every worker process and machine."""
+
+    __tablename__ = "clock_lease"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)  # Unix seconds; free once past
+    runs: Mapped[int] = mapped_column(Integer, default=0)

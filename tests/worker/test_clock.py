@@ -1,0 +1,175 @@
+"""The clock on the real store (SQLite and PostgreSQL): time alone opens and updates cases.
+
+Time is passed in (``now``), never read: each test says at which instant the clock runs.
+Stripe facts: customer.subscription.trial_will_end is sent "three days before a subscription's
+trial period is scheduled to end" (API reference, Types of events); a card works through its
+expiry month (customer.source.expiring: "will expire at the end of the month").
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.support import customer, envelope, subscription
+from worker.cases import list_cases
+from worker.clock import lease
+from worker.clock.run import run_clock
+from worker.pipeline import process_event
+from worker.store.db import read_session
+from worker.store.tables import ClockDueRow, ClockLeaseRow
+
+DAY = 86_400
+T0 = 1_767_225_600  # 2026-01-01
+TRIAL_END = T0 + 14 * DAY
+CARD_EXPIRES = int(datetime(2026, 7, 1, tzinfo=UTC).timestamp())  # a 06/2026 card
+
+
+def at(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def trial_without_card(customer_id: str = "cus_T", sub_id: str = "sub_T") -> list[str]:
+    """A customer with no payment method starts a 14-day trial."""
+    person = customer(customer_id, f"{customer_id}@example.com", created=T0)
+    person["invoice_settings"] = {"default_payment_method": None}
+    trial = subscription(sub_id, customer_id, created=T0, status="trialing")
+    trial.update(trial_start=T0, trial_end=TRIAL_END, default_payment_method=None)
+    return [
+        envelope(f"evt_{customer_id}_1", "customer.created", person, T0),
+        envelope(f"evt_{customer_id}_2", "customer.subscription.created", trial, T0),
+    ]
+
+
+def paying_with_card(customer_id: str = "cus_C", exp: tuple[int, int] = (6, 2026)) -> list[str]:
+    """A customer paying monthly with a card that expires at the end of ``exp``."""
+    card: dict[str, Any] = {
+        "id": f"pm_{customer_id}",
+        "object": "payment_method",
+        "type": "card",
+        "customer": customer_id,
+        "created": T0,
+        "card": {
+            "brand": "visa",
+            "last4": "4242",
+            "exp_month": exp[0],
+            "exp_year": exp[1],
+            "fingerprint": f"fp_{customer_id}",
+        },
+    }
+    return [
+        envelope(f"evt_{customer_id}_1", "customer.created",
+                 customer(customer_id, f"{customer_id}@example.com", created=T0), T0),
+        envelope(f"evt_{customer_id}_2", "customer.subscription.created",
+                 subscription(f"sub_{customer_id}", customer_id, created=T0), T0),
+        envelope(f"evt_{customer_id}_3", "payment_method.attached", card, T0),
+    ]  # fmt: skip
+
+
+def feed(engine, bodies: list[str]) -> None:
+    for body in bodies:
+        assert process_event(engine, body).status == "processed"
+
+
+def churn_cases(engine, status: str | None = "open") -> list[dict[str, Any]]:
+    return [c for c in list_cases(engine, status=status) if c["kind"] == "churn_signal"]
+
+
+def test_clock_opens_the_trial_case_at_stripes_notice_time(engine):
+    """No event after the sign-up: at trial_end - 3 days, Stripe's notice time, the clock opens
+    the trial-ending case; two days earlier it does nothing."""
+    feed(engine, trial_without_card())
+    assert churn_cases(engine) == []
+    early = run_clock(engine, at(TRIAL_END - 5 * DAY))
+    assert early.ran and early.evaluated == () and churn_cases(engine) == []
+    run = run_clock(engine, at(TRIAL_END - 3 * DAY))
+    assert run.evaluated == ("cus_T",)
+    (case,) = churn_cases(engine)
+    assert case["key"] == "churn_signal:sub_T"
+    assert "with no payment method on file" in case["reasoning"]
+    assert len(run.cases_opened) == 1
+
+
+def test_clock_opens_a_card_expiry_case_with_no_other_event(engine):
+    """A card on file, then silence: 30 days before it stops working the clock opens the
+    card-expiring case, and once it has stopped the case says so."""
+    feed(engine, paying_with_card())
+    assert run_clock(engine, at(CARD_EXPIRES - 31 * DAY)).evaluated == ()
+    assert churn_cases(engine) == []
+    run_clock(engine, at(CARD_EXPIRES - 30 * DAY))
+    (case,) = churn_cases(engine)
+    assert case["key"] == "churn_signal:sub_cus_C"
+    assert "expires 2026-07-01" in case["reasoning"]
+    run_clock(engine, at(CARD_EXPIRES + 60))
+    (case,) = churn_cases(engine)
+    with read_session(engine) as session:
+        row = session.get(ClockDueRow, "cus_C")
+    assert row is not None and row.due_at is None  # nothing later can change with time
+
+
+def test_the_clock_touches_only_the_people_who_are_due(engine):
+    """Of two people, only the one whose instant has come is evaluated."""
+    feed(engine, trial_without_card())
+    feed(engine, paying_with_card())
+    run = run_clock(engine, at(TRIAL_END - 3 * DAY))
+    assert run.evaluated == ("cus_T",)
+
+
+def test_an_event_writes_the_next_due_time_with_the_projection(engine):
+    """Processing the sign-up records when the trial window opens (a day before Stripe's
+    notice, the leeway for an early notice)."""
+    feed(engine, trial_without_card())
+    with read_session(engine) as session:
+        row = session.get(ClockDueRow, "cus_T")
+    assert row is not None
+    assert (row.due_at, row.reason, row.subject) == (TRIAL_END - 4 * DAY, "trial_notice", "sub_T")
+
+
+def test_a_late_event_does_not_undo_what_the_clock_saw(engine):
+    """An event stamped before the clock's run (delivered late) is evaluated no earlier than
+    the clock's instant, so the open trial case stays open."""
+    feed(engine, trial_without_card())
+    run_clock(engine, at(TRIAL_END - 3 * DAY))
+    late = customer("cus_T", "cus_T@example.com", created=T0, name="Tess Late")
+    late["invoice_settings"] = {"default_payment_method": None}
+    feed(engine, [envelope("evt_late", "customer.updated", late, TRIAL_END - 6 * DAY)])
+    assert [c["key"] for c in churn_cases(engine)] == ["churn_signal:sub_T"]
+
+
+def test_a_run_while_another_holds_the_lease_does_nothing(engine):
+    """The lease makes a second run step aside; once released the next run works."""
+    feed(engine, trial_without_card())
+    assert lease.acquire(engine, "other-worker")
+    skipped = run_clock(engine, at(TRIAL_END - 3 * DAY))
+    assert not skipped.ran and churn_cases(engine) == []
+    lease.release(engine, "other-worker")
+    assert run_clock(engine, at(TRIAL_END - 3 * DAY)).evaluated == ("cus_T",)
+
+
+def test_two_concurrent_runs_evaluate_each_person_once(engine):
+    """Two runs started together: each due person is evaluated by exactly one of them, and
+    their cases open once."""
+    for n in range(6):
+        feed(engine, trial_without_card(f"cus_T{n}", f"sub_T{n}"))
+    barrier = threading.Barrier(2)
+    results = []
+
+    def one_run() -> None:
+        barrier.wait()
+        results.append(run_clock(engine, at(TRIAL_END - 3 * DAY)))
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [bool(r.evaluated) for r in results].count(True) == 1  # one did the work
+    evaluated = [key for r in results for key in r.evaluated]
+    assert sorted(evaluated) == [f"cus_T{n}" for n in range(6)]
+    assert len(churn_cases(engine)) == 6
+    with read_session(engine) as session:
+        lease_row = session.scalars(select(ClockLeaseRow)).one()
+    assert lease_row.holder is None  # released

@@ -1,0 +1,46 @@
+"""Evaluate one person and bring their cases and due time up to date, in the caller's
+transaction: the one step an event and a clock tick share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from rules import BillingEvent, Finding, RulesConfig, evaluate
+from rules.due import next_due
+from worker.cases import SyncResult, sync_cases
+from worker.clock.schedule import last_evaluated, schedule
+from worker.notifications.planning import NotifyPolicy
+from worker.projection import Person, load_snapshot
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating one person found and changed."""
+
+    at: int  # the instant the rules saw (Unix seconds)
+    findings: tuple[Finding, ...]
+    synced: SyncResult
+
+
+def evaluate_person(
+    session: Session,
+    person: Person,
+    event: BillingEvent,
+    *,
+    at: int,
+    now: datetime,
+    config: RulesConfig,
+    notify: NotifyPolicy | None,
+) -> Evaluation:
+    """Run the rules at ``at`` — never earlier than the person's newest event or their last
+    evaluation, so a late event cannot undo what the clock already saw — sync the cases, and
+    record when time alone will next matter for this person."""
+    snapshot = load_snapshot(session, person)
+    at = max(at, snapshot.as_of, last_evaluated(session, person))
+    findings = evaluate(snapshot, event, at, config)
+    synced = sync_cases(session, person, snapshot, findings, event, now, notify=notify)
+    schedule(session, person, next_due(snapshot, at, config), evaluated_at=at, now=now)
+    return Evaluation(at=at, findings=findings, synced=synced)

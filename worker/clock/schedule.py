@@ -1,0 +1,79 @@
+"""The due-time index: one row per person, keyed by their smallest customer id.
+
+Written in the transaction that evaluated the person (an event, or the clock), read by the
+clock through the ``due_at`` index, so a run touches only the people who are due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from rules.due import Due
+from worker.projection import Person
+from worker.store.db import read_session
+from worker.store.tables import ClockDueRow
+
+
+def last_evaluated(session: Session, person: Person) -> int:
+    """The latest instant (Unix seconds) the person was evaluated at; 0 when never."""
+    if not person.customer_ids:
+        return 0
+    latest = session.scalar(
+        select(func.max(ClockDueRow.evaluated_at)).where(
+            ClockDueRow.customer_id.in_(person.customer_ids)
+        )
+    )
+    return int(latest or 0)
+
+
+def schedule(
+    session: Session, person: Person, due: Due | None, *, evaluated_at: int, now: datetime
+) -> None:
+    """Record when the person is next due (``None``: nothing time-driven is pending).
+
+    Rows of the person's other customer records (a person who grew by a shared email) are
+    folded into the one row, keeping the latest evaluation time.
+    """
+    if not person.customer_ids:
+        return
+    key = min(person.customer_ids)
+    rows = session.scalars(
+        select(ClockDueRow).where(ClockDueRow.customer_id.in_(person.customer_ids))
+    ).all()
+    evaluated_at = max([evaluated_at, *(r.evaluated_at for r in rows)])
+    row = None
+    for existing in rows:
+        if existing.customer_id == key:
+            row = existing
+        else:
+            session.delete(existing)
+    if row is None:
+        row = ClockDueRow(customer_id=key)
+        session.add(row)
+    row.due_at = due.at if due else None
+    row.reason = due.reason.value if due else None
+    row.subject = due.subject if due else None
+    row.evaluated_at = evaluated_at
+    row.updated_at = now
+
+
+def due_people(engine: Engine, at: int, *, limit: int) -> list[str]:
+    """Keys of the people due at or before ``at``, most overdue first (uses the index)."""
+    with read_session(engine) as session:
+        return list(
+            session.scalars(
+                select(ClockDueRow.customer_id)
+                .where(ClockDueRow.due_at <= at)
+                .order_by(ClockDueRow.due_at, ClockDueRow.customer_id)
+                .limit(limit)
+            )
+        )
+
+
+def is_due(session: Session, key: str, at: int) -> bool:
+    """Whether the row is still due (an event may have evaluated the person since)."""
+    row = session.get(ClockDueRow, key)
+    return row is not None and row.due_at is not None and row.due_at <= at
