@@ -15,6 +15,9 @@ from sqlalchemy import Engine
 
 from worker import pipeline
 from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
+from worker.clock import run as clock_run
+from worker.clock.queue import CLOCK_QUEUE, RUN_CLOCK_ACTOR
+from worker.clock.ticker import ClockTicker
 from worker.logs import configure_logging
 from worker.middleware import LogContext
 from worker.notifications import delivery
@@ -35,6 +38,8 @@ MAX_BACKOFF_MS = 300_000
 #: Unexpected errors while delivering (the store down); transient channel errors are
 #: retried by the outbox's own backoff instead, and a lapsed claim by the maintenance sweep.
 MAX_NOTIFICATION_RETRIES = 3
+#: A failed clock run is not retried: the next interval's run picks up the same people.
+MAX_CLOCK_RETRIES = 0
 
 
 @dataclass(frozen=True)
@@ -94,13 +99,28 @@ def deliver_notification(outbox_id: int) -> None:
         enqueue_notifications(rt.broker, [outbox_id], delay_ms=delay)
 
 
+def run_clock() -> None:
+    """Evaluate the people whose time-driven conditions fell due, at wall-clock time."""
+    rt = runtime()
+    result = clock_run.run_clock(
+        rt.engine,
+        pipeline.utc_now(),
+        config=rt.settings.rules,
+        notify=NotifyPolicy.from_settings(rt.settings),
+    )
+    enqueue_notifications(rt.broker, result.outbox_ids)
+
+
 def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
     """Build the broker and engine for this process and declare the actors on it."""
     global _runtime
     settings = settings or load_settings()
     configure_logging(settings.log_format)
+    ticker = ClockTicker(interval_seconds=settings.clock_interval_seconds)
     broker = build_broker(
-        settings.effective_redis_url, edge=False, middleware=[CurrentMessage(), LogContext()]
+        settings.effective_redis_url,
+        edge=False,
+        middleware=[CurrentMessage(), LogContext(), ticker],
     )
     dramatiq.set_broker(broker)
     engine = make_engine(settings.database_url)
@@ -110,6 +130,7 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
         (process_event, PROCESS_EVENT_ACTOR, EVENTS_QUEUE, MAX_EVENT_RETRIES),
         (deliver_notification, DELIVER_NOTIFICATION_ACTOR, NOTIFICATIONS_QUEUE,
          MAX_NOTIFICATION_RETRIES),
+        (run_clock, RUN_CLOCK_ACTOR, CLOCK_QUEUE, MAX_CLOCK_RETRIES),
     )  # fmt: skip
     for fn, name, queue, retries in actors:
         dramatiq.actor(

@@ -27,6 +27,8 @@ DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
 #: How long an event may sit as "received" before the sweeper puts it back on the queue.
 DEFAULT_STALE_EVENT_SECONDS = 300
 SECRET_FILE_NAME = "webhook_secret"
+#: How often the clock re-evaluates people whose time-driven conditions fell due.
+DEFAULT_CLOCK_INTERVAL_SECONDS = 300
 #: New cases at or above this severity are posted to Slack (duplicate charges always are).
 DEFAULT_SLACK_MIN_SEVERITY = "medium"
 
@@ -55,6 +57,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
     stale_event_seconds: int = DEFAULT_STALE_EVENT_SECONDS
+    clock_interval_seconds: int = DEFAULT_CLOCK_INTERVAL_SECONDS
     log_format: str = "auto"
     metrics_multiprocess_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR, read by prometheus too
     rules: RulesConfig = field(default_factory=RulesConfig)
@@ -111,6 +114,9 @@ def load_settings(
         ),
         stale_event_seconds=_positive_int(
             env, "BILLING_OPS_STALE_EVENT_SECONDS", DEFAULT_STALE_EVENT_SECONDS
+        ),
+        clock_interval_seconds=_positive_int(
+            env, "BILLING_OPS_CLOCK_INTERVAL_SECONDS", DEFAULT_CLOCK_INTERVAL_SECONDS
         ),
         log_format=_choice(env, "BILLING_OPS_LOG_FORMAT", LOG_FORMATS),
         metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,

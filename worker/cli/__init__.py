@@ -3,7 +3,7 @@
 ``main`` is the click group (``worker.cli.app``); each module registers its commands on it.
 """
 
-from worker.cli import intake, notifications, operator, processes  # noqa: F401 - registers
+from worker.cli import clock, intake, notifications, operator, processes  # noqa: F401 - registers
 from worker.cli.app import main
 
 __all__ = ["main"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
+from worker.cli.clock import INSTANT
 
 
 @main.command()
@@ -33,7 +35,8 @@ def db_upgrade() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--enqueue", is_flag=True, help="Put events on the queue for running workers.")
-def replay(paths: tuple[Path, ...], enqueue: bool) -> None:
+@click.option("--now", type=INSTANT, default=None, help="Run the closing clock as of this instant.")
+def replay(paths: tuple[Path, ...], enqueue: bool, now: datetime | None) -> None:
     """Feed Stripe event JSON (object, array or JSON Lines) through the pipeline, unsigned."""
     from worker.logs import configure_logging
     from worker.replay import ReplayInputError, expand_paths, read_events
@@ -46,7 +49,6 @@ def replay(paths: tuple[Path, ...], enqueue: bool) -> None:
     except (ReplayInputError, OSError) as error:
         raise click.ClickException(str(error)) from None
     engine = open_engine(settings)
-    counts: dict[str, int] = {}
     if enqueue:
         import redis
 
@@ -65,15 +67,14 @@ def replay(paths: tuple[Path, ...], enqueue: bool) -> None:
                 broker.enqueue(event_message(body))
         click.echo(f"enqueued {len(bodies)} events", err=True)
         return
-    from worker.pipeline import process_event
+    from worker.replay import replay_events
 
     with click.progressbar(bodies, label="replaying", file=sys.stderr) as bar:
-        for body in bar:
-            outcome = process_event(engine, body, config=settings.rules)
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        summary = replay_events(engine, bar, config=settings.rules, now=now or utc_now())
     click.echo(
         f"replayed {len(bodies)} events: "
-        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+        + ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
+        + f"; clock evaluated {len(summary.clock.evaluated)} people",
         err=True,
     )
 
