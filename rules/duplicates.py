@@ -129,6 +129,10 @@ def _duplicate_subscription_finding(
             product_gaps=("no_seat_explanation",),
             signals=(*signals, "team_purchase"),
         )
+    if older.cancel_at_period_end and not newer.cancel_at_period_end:
+        return _resubscribe_finding(ctx, older, newer, base, signals, currency, mrr, verify)
+    if older.status == "trialing" and newer.status != "trialing":
+        return _trial_upgrade_finding(ctx, older, newer, base, signals, currency, verify)
     window = config.duplicate_subscription_window_seconds
     if gap > window or intervals_differ:
         why = (
@@ -168,12 +172,15 @@ def _duplicate_subscription_finding(
             signals=signals,
         )
     refund_amount = paid_invoice.amount_paid if paid_invoice else 0
-    refund_step = (
-        f"Refund only {charge.id} ({format_money(refund_amount, currency)}), the newer "
-        f"subscription's payment; leave {older.id}'s payments alone"
-        if charge
-        else f"Refund only the payment of {newer.id} (no paid charge of it is known yet)"
-    )
+    if charge:
+        refund_step = (
+            f"Refund only {charge.id} ({format_money(refund_amount, currency)}), the newer "
+            f"subscription's payment; leave {older.id}'s payments alone"
+        )
+    elif newer.status == "trialing":
+        refund_step = f"Nothing to refund: {newer.id} is a trial and has taken no payment"
+    else:
+        refund_step = f"Refund only the payment of {newer.id} (no paid charge of it is known yet)"
     return Finding(
         **base,
         classification="accidental_duplicate",
@@ -208,6 +215,109 @@ def _duplicate_subscription_finding(
     )
 
 
+def _resubscribe_finding(
+    ctx: RuleContext,
+    older: Subscription,
+    newer: Subscription,
+    base: dict[str, Any],
+    signals: tuple[str, ...],
+    currency: str | None,
+    mrr: int,
+    verify: bool,
+) -> Finding:
+    """The older one is set to end (``cancel_at_period_end``) and the customer bought again.
+
+    Stripe ends a subscription with ``cancel_at_period_end`` by itself at the end of its
+    period (Subscription object reference), so the newer one is what the customer keeps:
+    cancelling it would leave them with nothing once the older one ends.
+    """
+    ends = format_time(older.cancel_at or older.current_period_end)
+    return Finding(
+        **base,
+        classification="unclassified",
+        severity="low",
+        revenue_impact=RevenueImpact(currency, 0, mrr),
+        recommended_action=RecommendedAction(
+            type="contact_customer",
+            target=newer.customer_id,
+            reversible=True,
+            steps=with_contract_check(
+                (
+                    f"Keep {newer.id}: it is the subscription that continues; do not cancel it",
+                    f"Cancel nothing: {older.id} is set to cancel at period end and ends by "
+                    f"itself on {ends}",
+                    "Until then both bill for the same product; a partial refund of the overlap "
+                    "is a goodwill gesture the customer may ask for, not a correction",
+                    "Document the answer on the case",
+                ),
+                verify,
+            ),
+        ),
+        reasoning=(
+            f"{older.id} was already set to end on {ends} when {newer.id} was bought, so this is "
+            "most likely a deliberate re-subscribe or plan change, not a mistake; cancelling "
+            f"{newer.id} would leave the customer with no subscription once {older.id} ends."
+        ),
+        question=(
+            f"You scheduled {older.id} to end on {ends} and then started {newer.id}: shall we "
+            f"simply let {older.id} end as planned?"
+        ),
+        verify_contract=verify,
+        product_gaps=("no_resubscribe_path",),
+        signals=(*signals, "resubscribe_after_cancel"),
+    )
+
+
+def _trial_upgrade_finding(
+    ctx: RuleContext,
+    older: Subscription,
+    newer: Subscription,
+    base: dict[str, Any],
+    signals: tuple[str, ...],
+    currency: str | None,
+    verify: bool,
+) -> Finding:
+    """A trial still running when the customer bought the paid plan: keep the paid one.
+
+    A trialing subscription starts charging at ``trial_end`` (Stripe, "Use trial periods on
+    subscriptions"), so the trial left behind is what would bill twice; it took no payment, so
+    cancelling it refunds nothing, and the paid subscription is never touched.
+    """
+    trial_mrr = older.monthly_amount_minor
+    ends = format_time(older.trial_end)
+    return Finding(
+        **base,
+        classification="accidental_duplicate",
+        severity=severity_for_mrr(trial_mrr, ctx.config, floor="medium"),
+        revenue_impact=RevenueImpact(currency, 0, trial_mrr),
+        recommended_action=RecommendedAction(
+            type="cancel_subscription",
+            target=older.id,
+            reversible=False,
+            steps=with_contract_check(
+                (
+                    f"Keep {newer.id}: it is the plan the customer paid for; do not cancel or "
+                    "refund it",
+                    f"Cancel the trial {older.id} before it ends on {ends}, when it would start "
+                    "charging as a second subscription",
+                    f"Nothing to refund: the trial {older.id} has taken no payment",
+                    "Document the cancellation on the case",
+                    "Follow up to confirm the customer sees one subscription",
+                ),
+                verify,
+            ),
+        ),
+        reasoning=(
+            f"{newer.id} was bought while the trial {older.id} was still running: an upgrade "
+            f"from the trial, so the paid plan stays and the trial goes before it bills on {ends}."
+        ),
+        question=None,
+        verify_contract=verify,
+        product_gaps=("no_trial_upgrade_path",),
+        signals=(*signals, "upgrade_from_trial"),
+    )
+
+
 def _is_settled_payment(charge: Charge) -> bool:
     return (
         charge.status == "succeeded"
@@ -224,16 +334,54 @@ def _same_payment(a: Charge, b: Charge) -> bool:
     return a.payment_intent_id is not None and a.payment_intent_id == b.payment_intent_id
 
 
+def _invoice_id_of(ctx: RuleContext, charge: Charge) -> str | None:
+    """The invoice a charge paid: its own link (old APIs), or the invoice naming it or its
+    payment intent (current APIs list the payment intent under ``invoice.payments``)."""
+    if charge.invoice_id:
+        return charge.invoice_id
+    for invoice in ctx.snapshot.invoices:
+        if invoice.charge_id == charge.id or (
+            charge.payment_intent_id and invoice.payment_intent_id == charge.payment_intent_id
+        ):
+            return invoice.id
+    return None
+
+
+def _different_bills(ctx: RuleContext, a: Charge, b: Charge) -> bool:
+    """Two charges that paid two different invoices are two purchases, not one paid twice.
+
+    In Stripe a charge belongs to one payment intent and an invoice is paid by its own
+    payment intent (Invoice object, ``payments``); two subscriptions bought minutes apart
+    (a team's seats) each pay their own invoice. Whether the second subscription was a
+    mistake is the duplicate-subscription rule's question, never this one's.
+    """
+    first, second = _invoice_id_of(ctx, a), _invoice_id_of(ctx, b)
+    return first is not None and second is not None and first != second
+
+
+def _contested(ctx: RuleContext, charge: Charge) -> bool:
+    """A charge under a dispute or an early fraud warning: that case speaks for it."""
+    return bool(ctx.snapshot.disputes_of(charge.id)) or any(
+        w.charge_id == charge.id for w in ctx.snapshot.early_fraud_warnings
+    )
+
+
 def find_duplicate_charges(ctx: RuleContext) -> list[Finding]:
-    """Equal successful charges of one customer or card within the window: refund the later."""
+    """Equal successful charges of one customer or card within the window: refund the later.
+
+    A disputed (or fraud-flagged) charge never pairs: refunding its twin while the bank
+    returns it would pay twice, and its own case already advises on it.
+    """
     window = ctx.config.duplicate_charge_window_seconds
     settled = sorted(
-        (c for c in ctx.snapshot.charges if _is_settled_payment(c)),
+        (c for c in ctx.snapshot.charges if _is_settled_payment(c) and not _contested(ctx, c)),
         key=lambda c: (c.created or 0, c.id),
     )
     earlier_of: dict[str, Charge] = {}
     for first, later in combinations(settled, 2):
         if later.id in earlier_of or _same_payment(first, later):
+            continue
+        if _different_bills(ctx, first, later):
             continue
         same_owner = (first.customer_id is not None and first.customer_id == later.customer_id) or (
             first.card_fingerprint is not None and first.card_fingerprint == later.card_fingerprint

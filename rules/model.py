@@ -295,6 +295,62 @@ class Dispute:
     created: int | None
     evidence_due_by: int | None
     event_id: str
+    # Added later: defaults keep records stored before them readable.
+    is_charge_refundable: bool | None = None
+    customer_id: str | None = None  # from an expanded ``charge``, when the event carries one
+
+    @property
+    def is_inquiry(self) -> bool:
+        """An inquiry or retrieval (``warning_*``): no funds withdrawn, the charge refundable.
+
+        Stripe, "Disputes and fraud" (docs.stripe.com/disputes, inquiries and retrievals):
+        unlike a formal dispute, no funds have been withdrawn and the payment can still be
+        refunded, which resolves the inquiry without a dispute fee.
+        """
+        return (self.status or "").startswith("warning_")
+
+    @property
+    def blocks_refund(self) -> bool:
+        """A refund of the charge is impossible or pays twice: a chargeback, open or decided.
+
+        The Dispute object's ``is_charge_refundable`` says so when the event carries it; an
+        inquiry still open is refundable, a closed inquiry (``warning_closed``) left the money
+        where it was, and a ``prevented`` dispute was settled for the cardholder before it
+        became a chargeback (Stripe's dispute prevention resolves it with a refund).
+        """
+        if self.is_charge_refundable is not None and self.status in OPEN_DISPUTE_STATUSES:
+            return not self.is_charge_refundable
+        return self.status in REFUND_BLOCKING_STATUSES
+
+
+#: Every ``Dispute.status`` in Stripe's Dispute object reference (API 2025-08-27 added
+#: ``prevented``, changelog "Adds support for Dispute Preventions").
+INQUIRY_STATUSES = frozenset({"warning_needs_response", "warning_under_review", "warning_closed"})
+CHARGEBACK_STATUSES = frozenset({"needs_response", "under_review", "won", "lost"})
+REFUND_BLOCKING_STATUSES = CHARGEBACK_STATUSES | {"prevented", "charge_refunded"}
+OPEN_DISPUTE_STATUSES = frozenset(
+    {"warning_needs_response", "warning_under_review", "needs_response", "under_review"}
+)
+CLOSED_DISPUTE_STATUSES = frozenset(
+    {"warning_closed", "won", "lost", "prevented", "charge_refunded"}  # charge_refunded: old APIs
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyFraudWarning:
+    """A card issuer's early fraud warning (``radar.early_fraud_warning``) on one charge.
+
+    Stripe's Early Fraud Warning object: ``actionable`` is true while the charge has no
+    dispute and is not fully refunded; refunding proactively avoids a later dispute.
+    """
+
+    id: str
+    charge_id: str | None
+    actionable: bool
+    fraud_type: str | None
+    created: int | None
+    event_id: str
+    customer_id: str | None = None  # from an expanded ``charge``, when the event carries one
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +388,14 @@ class PaymentMethod:
 
 
 BillingObject = (
-    Customer | Subscription | Invoice | Charge | Dispute | CheckoutSession | PaymentMethod
+    Customer
+    | Subscription
+    | Invoice
+    | Charge
+    | Dispute
+    | CheckoutSession
+    | PaymentMethod
+    | EarlyFraudWarning
 )
 
 # object_type (as stored on ObjectRecord) -> model class.
@@ -344,17 +407,23 @@ MODEL_BY_OBJECT_TYPE: Mapping[str, type] = {
     "dispute": Dispute,
     "checkout_session": CheckoutSession,
     "payment_method": PaymentMethod,
+    "early_fraud_warning": EarlyFraudWarning,
 }
 
 __all__ = [
+    "CHARGEBACK_STATUSES",
+    "CLOSED_DISPUTE_STATUSES",
+    "INQUIRY_STATUSES",
     "LIVE_SUBSCRIPTION_STATUSES",
     "MODEL_BY_OBJECT_TYPE",
+    "OPEN_DISPUTE_STATUSES",
     "BillingObject",
     "Charge",
     "CheckoutSession",
     "Customer",
     "Discount",
     "Dispute",
+    "EarlyFraudWarning",
     "Invoice",
     "PaymentMethod",
     "Subscription",

@@ -16,6 +16,7 @@ from rules.model import (
     Customer,
     Discount,
     Dispute,
+    EarlyFraudWarning,
     Invoice,
     PaymentMethod,
     Subscription,
@@ -334,7 +335,26 @@ def parse_dispute(obj: Obj, event_id: str) -> Dispute:
         created=opt_int(obj.get("created")),
         evidence_due_by=opt_int(_mapping(obj.get("evidence_details")).get("due_by")),
         event_id=event_id,
+        is_charge_refundable=_opt_bool(obj.get("is_charge_refundable")),
+        customer_id=ref_id(_mapping(obj.get("charge")).get("customer")),
     )
+
+
+def parse_early_fraud_warning(obj: Obj, event_id: str) -> EarlyFraudWarning:
+    """A ``radar.early_fraud_warning``: the charge it flags, and whether it is still actionable."""
+    return EarlyFraudWarning(
+        id=str(obj["id"]),
+        charge_id=ref_id(obj.get("charge")),
+        actionable=obj.get("actionable") is not False,
+        fraud_type=opt_str(obj.get("fraud_type")),
+        created=opt_int(obj.get("created")),
+        event_id=event_id,
+        customer_id=ref_id(_mapping(obj.get("charge")).get("customer")),
+    )
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 # Old checkout sessions have no ``status``: the event type says it.

@@ -21,6 +21,7 @@ from rules.model import (
     Customer,
     Discount,
     Dispute,
+    EarlyFraudWarning,
     Invoice,
     PaymentMethod,
     Subscription,
@@ -32,6 +33,7 @@ from rules.parsing import (
     parse_checkout_session,
     parse_customer,
     parse_dispute,
+    parse_early_fraud_warning,
     parse_invoice,
     parse_payment_method,
     parse_subscription,
@@ -63,6 +65,7 @@ _DISPUTE_RANK = {
     "won": 2,
     "lost": 2,
     "charge_refunded": 2,
+    "prevented": 2,
 }
 _SESSION_RANK = {"open": 0, "complete": 1, "expired": 1}
 
@@ -202,11 +205,26 @@ def _records_dispute(event: BillingEvent) -> tuple[ObjectRecord, ...]:
         ObjectRecord(
             object_type="dispute",
             object_id=dispute.id,
-            customer_id=None,  # the worker resolves the customer through charge_id
+            customer_id=dispute.customer_id,  # else the worker resolves it through charge_id
             email=None,
             version=_version(event, FULL, rank),
             partial=False,
             data=dispute,
+        ),
+    )
+
+
+def _records_early_fraud_warning(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    warning = parse_early_fraud_warning(event.object, event.id)
+    return (
+        ObjectRecord(
+            object_type="early_fraud_warning",
+            object_id=warning.id,
+            customer_id=warning.customer_id,  # else the worker resolves it through charge_id
+            email=None,
+            version=_version(event, FULL, int(not warning.actionable)),
+            partial=False,
+            data=warning,
         ),
     )
 
@@ -301,6 +319,10 @@ EVENT_PARSERS: Mapping[str, Parser] = {
             "charge.dispute.funds_reinstated",
         ),
         _records_dispute,
+    ),
+    **dict.fromkeys(
+        ("radar.early_fraud_warning.created", "radar.early_fraud_warning.updated"),
+        _records_early_fraud_warning,
     ),
     **dict.fromkeys(
         (
@@ -420,6 +442,8 @@ def _model_from_json(object_type: str, doc: Mapping[str, Any]) -> BillingObject:
     model = MODEL_BY_OBJECT_TYPE[object_type]
     values: dict[str, Any] = {}
     for f in fields(model):
+        if f.name not in doc and f.default is not MISSING:
+            continue  # a field added later, with a default: records stored before it still load
         if f.name not in doc:
             if f.default is not MISSING:  # a field added later: older rows keep its default
                 continue

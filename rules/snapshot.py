@@ -15,6 +15,7 @@ from rules.model import (
     CheckoutSession,
     Customer,
     Dispute,
+    EarlyFraudWarning,
     Invoice,
     PaymentMethod,
     Subscription,
@@ -34,6 +35,7 @@ class BillingSnapshot:
     checkout_sessions: tuple[CheckoutSession, ...] = ()
     payment_methods: tuple[PaymentMethod, ...] = ()
     newest_event_created: int = 0
+    early_fraud_warnings: tuple[EarlyFraudWarning, ...] = ()
 
     @property
     def as_of(self) -> int:
@@ -55,6 +57,10 @@ class BillingSnapshot:
     def charge(self, charge_id: str | None) -> Charge | None:
         """The charge with this id, if known."""
         return next((c for c in self.charges if c.id == charge_id), None)
+
+    def disputes_of(self, charge_id: str | None) -> tuple[Dispute, ...]:
+        """Every dispute (inquiry or chargeback, any status) on one charge."""
+        return tuple(d for d in self.disputes if charge_id and d.charge_id == charge_id)
 
 
 def _winners(records: Iterable[ObjectRecord]) -> dict[tuple[str, str], ObjectRecord]:
@@ -88,6 +94,7 @@ def build_snapshot(records: Iterable[ObjectRecord]) -> BillingSnapshot:
         checkout_sessions=group("checkout_session"),
         payment_methods=group("payment_method"),
         newest_event_created=newest,
+        early_fraud_warnings=group("early_fraud_warning"),
     )
 
 

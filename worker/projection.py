@@ -37,8 +37,14 @@ class Person:
         return sorted([f"cus:{c}" for c in self.customer_ids] + [f"email:{e}" for e in self.emails])
 
 
+#: Objects that name a charge but no customer: their customer is the charge's.
+CHARGE_LINKED_TYPES = ("dispute", "early_fraud_warning")
+
+
 def _link_id(record: ObjectRecord) -> str | None:
-    return getattr(record.data, "charge_id", None) if record.object_type == "dispute" else None
+    if record.object_type not in CHARGE_LINKED_TYPES:
+        return None
+    return getattr(record.data, "charge_id", None)
 
 
 def resolve_customer(session: Session, record: ObjectRecord) -> str | None:
@@ -105,10 +111,11 @@ def apply_record(
 
 
 def _adopt_disputes(session: Session, charge_id: str, customer_id: str) -> None:
-    """A dispute seen before its charge gets the charge's customer once the charge is known."""
+    """A dispute (or fraud warning) seen before its charge gets the charge's customer once the
+    charge is known."""
     for row in session.scalars(
         select(ObjectRow).where(
-            ObjectRow.object_type == "dispute",
+            ObjectRow.object_type.in_(CHARGE_LINKED_TYPES),
             ObjectRow.link_id == charge_id,
             ObjectRow.customer_id.is_(None),
         )

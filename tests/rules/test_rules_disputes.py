@@ -50,7 +50,7 @@ def test_subscription_canceled_dispute(scenario, findings):
         ("product_not_received", "product_failure"),
         ("product_unacceptable", "product_failure"),
         ("credit_not_processed", "product_failure"),
-        ("fraudulent", "product_failure"),
+        ("fraudulent", "unclassified"),
         ("unrecognized", "product_failure"),
         ("general", "unclassified"),
         ("bank_cannot_process", "unclassified"),
@@ -90,9 +90,11 @@ def test_closed_event_supersedes_created(event, findings):
 
 
 def test_dispute_without_known_charge(event, findings):
-    """A dispute whose charge is unknown is attributed only when the snapshot has one customer."""
+    """A dispute on an unknown charge still opens, customerless unless one customer is known."""
     dispute = event("charge.dispute.created__duplicate_expanded_charge")
-    assert disputes(findings([dispute])) == []
+    (alone,) = disputes(findings([dispute]))
+    assert alone.customer_id == ""
+    assert alone.recommended_action.steps[0].startswith("Find the customer")
     (finding,) = disputes(findings([event("customer.created__current"), dispute]))
     assert finding.customer_id == "cus_Ada"
     assert finding.classification == "accidental_duplicate"

@@ -257,7 +257,7 @@ def test_unknown_and_ignored_types_project_nothing(event, payload):
     """Unknown and ignored event types yield no records."""
     assert records_from_event(event("invoice.upcoming__ignored")) == ()
     doc = payload("customer.created__current")
-    doc["type"] = "radar.early_fraud_warning.created"
+    doc["type"] = "radar.value_list.created"
     assert records_from_event(parse_event(doc)) == ()
 
 
