@@ -15,6 +15,8 @@ from rules.disputes import find_disputes
 from rules.duplicates import find_duplicate_charges, find_duplicate_subscriptions
 from rules.events import BillingEvent
 from rules.findings import Finding, merge_findings
+from rules.fraud_warnings import find_fraud_warnings
+from rules.guard import guard_findings
 from rules.renewals import find_failed_renewals
 from rules.snapshot import BillingSnapshot
 
@@ -25,6 +27,7 @@ STATE_RULES = (
     find_incomplete_checkouts,
     find_churn_state,
     find_disputes,
+    find_fraud_warnings,
 )
 EVENT_RULES = (find_churn_events,)
 
@@ -37,7 +40,8 @@ def evaluate(
     now: int,
     config: RulesConfig = DEFAULT_CONFIG,
 ) -> tuple[Finding, ...]:
-    """All findings that hold on ``snapshot`` plus those of ``event``, sorted and one per key.
+    """All findings that hold on ``snapshot`` plus those of ``event``, sorted and one per key,
+    after the guard over them all (``rules.guard``) took out any harmful or contradictory action.
 
     Time is ``max(now, snapshot.as_of)``: a clock behind the newest event never un-happens it.
     """
@@ -47,4 +51,4 @@ def evaluate(
         found.extend(rule(ctx))
     for event_rule in EVENT_RULES:
         found.extend(event_rule(ctx, event))
-    return merge_findings(found)
+    return guard_findings(ctx, merge_findings(found))

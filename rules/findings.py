@@ -20,6 +20,7 @@ KINDS = frozenset(
         "incomplete_checkout",
         "churn_signal",
         "dispute",
+        "fraud_warning",
     }
 )
 CLASSIFICATIONS = frozenset(
@@ -90,6 +91,8 @@ class Finding:
     product_gaps: tuple[str, ...]
     signals: tuple[str, ...]
     auto_clear: bool
+    #: What the guard over all of a person's findings changed in this one, and why.
+    guard_notes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -101,11 +101,49 @@ def test_dispute_without_known_charge(event, findings):
 
 
 def test_never_recommends_refunding_a_disputed_charge(scenario_name, scenario, findings):
-    """No finding in any scenario recommends refunding a charge that is under dispute."""
+    """No finding in any scenario recommends refunding a charge under a chargeback."""
     found = findings(scenario(scenario_name))
     disputed = {
-        f.subjects[1] for f in found.values() if f.kind == "dispute" and len(f.subjects) > 1
+        f.subjects[1]
+        for f in found.values()
+        if f.kind == "dispute" and len(f.subjects) > 1 and "inquiry" not in f.signals
     }
     for finding in found.values():
         action = finding.recommended_action
         assert not (action.type == "refund_charge" and action.target in disputed)
+
+
+def test_inquiry_recommends_a_full_refund(scenario, findings):
+    """An inquiry (warning_needs_response) took no money: refunding it in full is the advice."""
+    (finding,) = disputes(findings(scenario("dispute_inquiry")))
+    action = finding.recommended_action
+    assert (action.type, action.target) == ("refund_charge", "ch_IvyOne")
+    assert finding.severity == "high"
+    assert "inquiry" in finding.signals
+    assert not any("already took" in step for step in action.steps)
+    assert "no funds" in finding.reasoning
+
+
+def test_fraudulent_is_not_a_product_failure(scenario, findings):
+    """reason=fraudulent asks whether the cardholder knows us instead of blaming the product."""
+    (finding,) = disputes(findings(scenario("dispute_inquiry")))
+    assert finding.classification == "unclassified"
+    assert finding.question is not None and "stolen card" in finding.question
+
+
+def test_chargeback_that_is_not_refundable_never_recommends_a_refund(scenario_payloads, findings):
+    """An inquiry Stripe marks is_charge_refundable=false is answered, not refunded."""
+    payloads = scenario_payloads("dispute_inquiry")
+    payloads[-1]["data"]["object"]["is_charge_refundable"] = False
+    (finding,) = disputes(findings([parse_event(p) for p in payloads]))
+    assert finding.recommended_action.type == "respond_to_dispute"
+    assert finding.recommended_action.steps[0].startswith("Do not refund ch_IvyOne")
+
+
+def test_prevented_dispute_is_closed_even_in_the_same_second(event, findings):
+    """status=prevented is a closed status that outranks needs_response at the same time."""
+    created = event("charge.dispute.created__subscription_canceled")
+    prevented = event("charge.dispute.closed__prevented")
+    assert prevented.created == created.created and prevented.id < created.id
+    events = [event("charge.succeeded__card"), created, prevented]
+    assert disputes(findings(events)) == []

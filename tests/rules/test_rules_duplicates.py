@@ -187,3 +187,65 @@ def test_same_card_across_customers_is_a_duplicate(scenario_payloads, findings):
 def test_one_payment_seen_many_ways_is_not_a_duplicate(scenario, findings):
     """succeeded + captured + updated events and the paid invoice are one payment."""
     assert charges(findings(scenario("one_payment_many_events"))) == []
+
+
+def test_disputed_twin_is_never_refunded(scenario, findings):
+    """Two equal charges, the later one under a chargeback: no case says refund it."""
+    found = findings(scenario("duplicate_charge_disputed"))
+    assert charges(found) == []
+    for finding in found.values():
+        action = finding.recommended_action
+        assert not (action.type == "refund_charge" and action.target == "ch_Bob2")
+        assert not any(step.startswith("Refund") for step in action.steps)
+
+
+def test_team_seats_bought_minutes_apart_are_not_a_duplicate_charge(scenario, findings):
+    """Two 5-seat subscriptions, each paying its own invoice: a team purchase, no refund."""
+    found = findings(scenario("team_purchase_same_card"))
+    assert charges(found) == []
+    (finding,) = dup_subs(found)
+    assert finding.classification == "team_purchase"
+    assert not any(f.recommended_action.type == "refund_charge" for f in found.values())
+
+
+def test_charges_of_different_invoices_are_two_purchases(scenario_payloads, findings):
+    """Equal charges 40 s apart that each paid a different invoice are not one payment twice."""
+    payloads = scenario_payloads("duplicate_charge")
+    tweak(payloads, 1, invoice="in_Bob1")
+    tweak(payloads, 2, invoice="in_Bob2")
+    tweak(payloads, 3, invoice="in_Bob1")
+    assert charges(findings(parsed(payloads))) == []
+
+
+def test_rebuying_after_a_scheduled_cancel_keeps_the_new_subscription(scenario, findings):
+    """Old one set to cancel at period end, new one bought next day: cancel nothing, say why."""
+    (finding,) = dup_subs(findings(scenario("resubscribe_after_cancel")))
+    action = finding.recommended_action
+    assert action.type == "contact_customer"
+    assert action.steps[0].startswith("Keep sub_RaeNew")
+    assert "ends by itself" in action.steps[1]
+    assert not any(step.startswith(("Refund", "Fix")) for step in action.steps)
+    assert "resubscribe_after_cancel" in finding.signals
+    assert finding.severity == "low"
+
+
+def test_buying_during_a_trial_cancels_the_trial_not_the_paid_plan(scenario, findings):
+    """A trial still running when the paid plan is bought: cancel the trial, refund nothing."""
+    (finding,) = dup_subs(findings(scenario("trial_then_paid")))
+    action = finding.recommended_action
+    assert (action.type, action.target) == ("cancel_subscription", "sub_TiaTrial")
+    assert action.steps[0].startswith("Keep sub_TiaPaid")
+    assert not any(step.startswith("Refund") for step in action.steps)
+    assert finding.revenue_impact.amount_minor == 0
+    assert "upgrade_from_trial" in finding.signals
+
+
+def test_a_second_trial_next_to_a_paid_plan_refunds_nothing(scenario_payloads, findings):
+    """A newer trialing duplicate is cancelled; it took no money, so there is nothing to refund."""
+    payloads = scenario_payloads("trial_then_paid")
+    trial, paid = payloads[1]["data"]["object"], payloads[2]["data"]["object"]
+    trial["status"], paid["status"] = "active", "trialing"
+    paid["trial_end"] = paid["created"] + 14 * DAY
+    (finding,) = dup_subs(findings(parsed(payloads[:3])))
+    assert finding.recommended_action.target == "sub_TiaPaid"
+    assert any(s.startswith("Nothing to refund") for s in finding.recommended_action.steps)
