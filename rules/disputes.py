@@ -127,7 +127,9 @@ def _dispute_finding(
     elif dispute.reason == "fraudulent":
         question = _FRAUD_QUESTION
     else:
-        question = "What did the customer tell their bank, and did they contact us before disputing?"
+        question = (
+            "What did the customer tell their bank, and did they contact us before disputing?"
+        )
     money = format_money(dispute.amount, dispute.currency)
     charge_name = dispute.charge_id or "the disputed charge"
     due = format_time(dispute.evidence_due_by)
@@ -223,5 +225,5 @@ def _dispute_finding(
     )
 
 
-def _mrr(sub: Subscription | None) -> int:
+def _mrr(sub: Subscription | None) -> int | None:
     return sub.monthly_amount_minor if sub and sub.is_live else 0

@@ -222,7 +222,7 @@ def _resubscribe_finding(
     base: dict[str, Any],
     signals: tuple[str, ...],
     currency: str | None,
-    mrr: int,
+    mrr: int | None,
     verify: bool,
 ) -> Finding:
     """The older one is set to end (``cancel_at_period_end``) and the customer bought again.
@@ -288,7 +288,7 @@ def _trial_upgrade_finding(
     return Finding(
         **base,
         classification="accidental_duplicate",
-        severity=severity_for_mrr(trial_mrr, ctx.config, floor="medium"),
+        severity=severity_for_mrr(trial_mrr, ctx.config, floor="medium", currency=currency),
         revenue_impact=RevenueImpact(currency, 0, trial_mrr),
         recommended_action=RecommendedAction(
             type="cancel_subscription",

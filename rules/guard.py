@@ -27,7 +27,7 @@ def refund_targets(finding: Finding, charge_ids: Iterable[str]) -> frozenset[str
     for step in action.steps:
         if _REFUND.search(step):
             found |= {c for c in charge_ids if _names(step, c)}
-    return frozenset(c for c in found if c in set(charge_ids) or c == action.target)
+    return frozenset(found)
 
 
 def _names(text: str, object_id: str) -> bool:
@@ -69,12 +69,11 @@ def _refund_blockers(ctx: RuleContext, findings: tuple[Finding, ...]) -> Mapping
     team = _team_subscriptions(ctx, findings)
     for invoice in ctx.snapshot.invoices:
         if invoice.subscription_id in team:
-            charge = ctx.charge_of_invoice(invoice)
-            if charge is not None:
+            paid = ctx.charge_of_invoice(invoice)
+            if paid is not None:
                 why.setdefault(
-                    charge.id,
-                    f"{charge.id} paid for team seats ({invoice.subscription_id}), bought on "
-                    "purpose",
+                    paid.id,
+                    f"{paid.id} paid for team seats ({invoice.subscription_id}), bought on purpose",
                 )
     return why
 

@@ -21,7 +21,6 @@ from rules.model import (
     Customer,
     Discount,
     Dispute,
-    EarlyFraudWarning,
     Invoice,
     PaymentMethod,
     Subscription,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from rules.findings import SEVERITY_RANK
+from rules.findings import KINDS, SEVERITY_RANK
 from worker.errors import CaseNotFoundError
 from worker.handoff import customer_view, render_handoff
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
@@ -136,10 +136,14 @@ def sync_cases(
         updated.append(row.id)
         changes.append(CaseChange(row, "reopened" if reopened else "updated", event.id))
 
-    if person.customer_ids:
+    # A case about an object with no known customer (a dispute on a charge never seen) is
+    # found by its subject: every kind keyed on an object of this snapshot.
+    subject_keys = [f"{kind}:{object_id}" for kind in KINDS for object_id in _object_ids(snapshot)]
+    if person.customer_ids or subject_keys:
         for row in session.scalars(
             select(CaseRow).where(
-                CaseRow.customer_id.in_(person.customer_ids), CaseRow.status != RESOLVED
+                CaseRow.customer_id.in_(person.customer_ids) | CaseRow.key.in_(subject_keys),
+                CaseRow.status != RESOLVED,
             )
         ):
             if row.key in current or not json.loads(row.finding).get("auto_clear"):
@@ -151,6 +155,13 @@ def sync_cases(
             changes.append(CaseChange(row, "auto_resolved", event.id))
     outbox = plan_notifications(session, changes, snapshot, now, notify)
     return SyncResult(tuple(opened), tuple(updated), tuple(resolved), outbox)
+
+
+def _object_ids(snapshot: BillingSnapshot) -> list[str]:
+    """Ids of the disputes, fraud warnings and charges in a snapshot (case subjects)."""
+    ids = [d.id for d in snapshot.disputes] + [c.id for c in snapshot.charges]
+    ids += [w.charge_id for w in snapshot.early_fraud_warnings if w.charge_id]
+    return sorted(set(ids))
 
 
 def _what_changed(before: dict[str, Any], finding: Finding) -> str:

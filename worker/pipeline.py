@@ -118,6 +118,7 @@ def process_event(
             now=now,
             config=config or RulesConfig(),
             notify=notify,
+            objects=[r.key for r in records],  # a dispute on an unseen charge has no person
         )
         findings, synced = done.findings, done.synced
         primary = next((c for c in customer_ids if c), None)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from rules import (
@@ -123,11 +123,17 @@ def _adopt_disputes(session: Session, charge_id: str, customer_id: str) -> None:
         row.customer_id = customer_id
 
 
-def load_snapshot(session: Session, person: Person) -> BillingSnapshot:
-    """Every stored object of the person, as the rules' snapshot."""
-    if not person.customer_ids and not person.emails:
+def load_snapshot(
+    session: Session, person: Person, objects: Iterable[tuple[str, str]] = ()
+) -> BillingSnapshot:
+    """Every stored object of the person, plus ``objects`` ((type, id) keys: the event's own,
+    so a dispute on a charge billing-ops never saw is still evaluated without a customer)."""
+    keys = sorted(set(objects))
+    if not person.customer_ids and not person.emails and not keys:
         return build_snapshot(())
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
+    for object_type, object_id in keys:
+        clauses.append(and_(ObjectRow.object_type == object_type, ObjectRow.object_id == object_id))
     if person.customer_ids:
         clauses.append(ObjectRow.customer_id.in_(person.customer_ids))
     if person.emails:

@@ -22,40 +22,109 @@ def customer(cid: str = "cus_G") -> Customer:
     return Customer(cid, "Gail", "gail@example.com", True, False, T0, "evt_c")
 
 
-def sub(sid: str, *, status="active", created=T0, quantity=1, cancel_at_period_end=False,
-        metadata=None, product="prod_Pro", customer_id="cus_G") -> Subscription:  # fmt: skip
+def sub(
+    sid: str,
+    *,
+    status="active",
+    created=T0,
+    quantity=1,
+    cancel_at_period_end=False,
+    metadata=None,
+    product="prod_Pro",
+    customer_id="cus_G",
+) -> Subscription:
     item = SubscriptionItem("price_Pro", product, "month", 1, 2900, "usd", quantity, created, None)
     return Subscription(
-        sid, customer_id, status, (item,), created, created, created + 30 * 86_400,
-        None, None, cancel_at_period_end, None, None, None, None, None, metadata or {},
-        None, None, f"evt_{sid}",
-    )  # fmt: skip
+        sid,
+        customer_id,
+        status,
+        (item,),
+        created,
+        created,
+        created + 30 * 86_400,
+        None,
+        None,
+        cancel_at_period_end,
+        None,
+        None,
+        None,
+        None,
+        None,
+        metadata or {},
+        None,
+        None,
+        f"evt_{sid}",
+    )
 
 
 def invoice(iid: str, sid: str, pi: str, created=T0, amount=2900) -> Invoice:
     return Invoice(
-        iid, "cus_G", sid, "paid", "subscription_create", 1, None, amount, amount, 0, "usd",
-        None, None, pi, created, "gail@example.com", "Gail", f"evt_{iid}",
-    )  # fmt: skip
+        iid,
+        "cus_G",
+        sid,
+        "paid",
+        "subscription_create",
+        1,
+        None,
+        amount,
+        amount,
+        0,
+        "usd",
+        None,
+        None,
+        pi,
+        created,
+        "gail@example.com",
+        "Gail",
+        f"evt_{iid}",
+    )
 
 
-def charge(cid: str, pi: str, *, created=T0, amount=2900, refunded=0, customer_id="cus_G") -> Charge:
+def charge(cid: str, pi: str, *, created=T0, amount=2900, refunded=0, customer_id="cus_G"):
     return Charge(
-        cid, customer_id, amount, "usd", "succeeded", True, refunded >= amount and amount > 0,
-        refunded, pi, None, "fp_G", "visa", "4242", 12, 2030, created, f"evt_{cid}",
-    )  # fmt: skip
+        cid,
+        customer_id,
+        amount,
+        "usd",
+        "succeeded",
+        True,
+        refunded >= amount and amount > 0,
+        refunded,
+        pi,
+        None,
+        "fp_G",
+        "visa",
+        "4242",
+        12,
+        2030,
+        created,
+        f"evt_{cid}",
+    )
 
 
 def dispute(did: str, cid: str, status: str, refundable: bool | None = None) -> Dispute:
-    return Dispute(did, cid, 2900, "usd", "duplicate", status, T0, T0 + 86_400 * 20,
-                   f"evt_{did}", refundable)  # fmt: skip
+    return Dispute(
+        did, cid, 2900, "usd", "duplicate", status, T0, T0 + 86_400 * 20, f"evt_{did}", refundable
+    )
 
 
 def finding(key_subject: str, action: RecommendedAction, kind="duplicate_charge") -> Finding:
     return Finding(
-        kind, "accidental_duplicate", "high", "cus_G", (key_subject,), (), RevenueImpact("usd", 0, 0),
-        action, "why", None, False, (), (), True,
-    )  # fmt: skip
+        kind,
+        "accidental_duplicate",
+        "high",
+        "cus_G",
+        (key_subject,),
+        (),
+        RevenueImpact("usd", 0, 0),
+        action,
+        "why",
+        None,
+        False,
+        (),
+        (),
+        True,
+    )
 
 
 def ctx_of(snapshot: BillingSnapshot) -> RuleContext:
@@ -69,7 +138,7 @@ def test_refund_of_a_charged_back_charge_becomes_a_do_not():
         charges=(charge("ch_A", "pi_A"), charge("ch_B", "pi_B", created=T0 + 40)),
         disputes=(dispute("dp_B", "ch_B", "needs_response", False),),
     )
-    refund = RecommendedAction("refund_charge", "ch_B", False, ("Refund only the later charge ch_B",))
+    refund = RecommendedAction("refund_charge", "ch_B", False, ("Refund only the later one ch_B",))
     (guarded,) = guard_findings(ctx_of(snap), [finding("ch_B", refund)])
     assert guarded.recommended_action.type == "contact_customer"
     assert guarded.recommended_action.steps[0].startswith("Do not refund ch_B")
@@ -83,11 +152,16 @@ def test_cancelling_the_last_continuing_subscription_is_refused():
         subscriptions=(sub("sub_Old", cancel_at_period_end=True), sub("sub_New", created=T0 + 60)),
     )
     cancel = RecommendedAction(
-        "cancel_subscription", "sub_New", False,
-        ("Fix the duplicate state: cancel the newer subscription sub_New immediately",
-         "Refund only ch_New (29.00 USD)"),
-    )  # fmt: skip
-    (guarded,) = guard_findings(ctx_of(snap), [finding("sub_New", cancel, "duplicate_subscription")])
+        "cancel_subscription",
+        "sub_New",
+        False,
+        (
+            "Fix the duplicate state: cancel the newer subscription sub_New immediately",
+            "Refund only ch_New (29.00 USD)",
+        ),
+    )
+    dup = finding("sub_New", cancel, "duplicate_subscription")
+    (guarded,) = guard_findings(ctx_of(snap), [dup])
     action = guarded.recommended_action
     assert action.type == "contact_customer"
     assert len(action.steps) == 1 and action.steps[0].startswith("Do not cancel sub_New")
@@ -110,6 +184,7 @@ def test_two_findings_never_both_refund_one_charge():
 # --- the property over generated people ----------------------------------------------------
 
 SEAT_KEYS = RulesConfig().seat_metadata_keys
+STATUSES = ("active", "active", "trialing", "past_due", "canceled")
 
 
 @st.composite
@@ -126,7 +201,7 @@ def people(draw):  # type: ignore[no-untyped-def]
         subs.append(
             sub(
                 sid,
-                status=draw(st.sampled_from(("active", "active", "trialing", "past_due", "canceled"))),
+                status=draw(st.sampled_from(STATUSES)),
                 created=created,
                 quantity=quantity,
                 cancel_at_period_end=draw(st.booleans()),
@@ -138,24 +213,45 @@ def people(draw):  # type: ignore[no-untyped-def]
         if draw(st.booleans()):
             invoices.append(invoice(f"in_{n}", sid, f"pi_{n}", created, 2900 * quantity))
             charges.append(
-                charge(f"ch_{n}", f"pi_{n}", created=created + draw(st.integers(0, 30)),
-                       amount=2900 * quantity, refunded=draw(st.sampled_from((0, 0, 100, 2900))),
-                       customer_id=subs[-1].customer_id)  # fmt: skip
+                charge(
+                    f"ch_{n}",
+                    f"pi_{n}",
+                    created=created + draw(st.integers(0, 30)),
+                    amount=2900 * quantity,
+                    refunded=draw(st.sampled_from((0, 0, 100, 2900))),
+                    customer_id=subs[-1].customer_id,
+                )
             )
     for n in range(draw(st.integers(0, 3))):
         charges.append(
-            charge(f"ch_x{n}", f"pi_x{n}", created=T0 + draw(st.integers(0, 900)),
-                   amount=draw(st.sampled_from((2900, 14500))),
-                   refunded=draw(st.sampled_from((0, 0, 2900))),
-                   customer_id=draw(st.sampled_from(customers)))  # fmt: skip
+            charge(
+                f"ch_x{n}",
+                f"pi_x{n}",
+                created=T0 + draw(st.integers(0, 900)),
+                amount=draw(st.sampled_from((2900, 14500))),
+                refunded=draw(st.sampled_from((0, 0, 2900))),
+                customer_id=draw(st.sampled_from(customers)),
+            )
         )
-    statuses = ("warning_needs_response", "warning_under_review", "warning_closed",
-                "needs_response", "under_review", "won", "lost", "prevented")  # fmt: skip
+    statuses = (
+        "warning_needs_response",
+        "warning_under_review",
+        "warning_closed",
+        "needs_response",
+        "under_review",
+        "won",
+        "lost",
+        "prevented",
+    )
     for n, ch in enumerate(charges):
         if draw(st.integers(0, 3)) == 0:
             disputes.append(
-                dispute(f"dp_{n}", ch.id, draw(st.sampled_from(statuses)),
-                        draw(st.sampled_from((None, True, False))))  # fmt: skip
+                dispute(
+                    f"dp_{n}",
+                    ch.id,
+                    draw(st.sampled_from(statuses)),
+                    draw(st.sampled_from((None, True, False))),
+                )
             )
     return BillingSnapshot(
         customers=tuple(customer(c) for c in customers),

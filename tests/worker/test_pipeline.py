@@ -128,3 +128,30 @@ def test_concurrent_workers_still_see_each_others_subscription(engine):
             if c["status"] == "open"
         ]
         assert len([k for k in keys if f"sub_r{round_}_" in k]) == 1
+
+
+def _dispute(status: str) -> dict:
+    """A dispute on a charge billing-ops never saw (Stripe's Dispute object shape)."""
+    return {
+        "id": "dp_Stranger",
+        "object": "dispute",
+        "amount": 4900,
+        "charge": "ch_NeverSeen",
+        "currency": "usd",
+        "created": T0,
+        "evidence_details": {"due_by": T0 + 20 * 86_400, "has_evidence": False},
+        "is_charge_refundable": False,
+        "payment_intent": "pi_NeverSeen",
+        "reason": "product_not_received",
+        "status": status,
+    }
+
+
+def test_dispute_on_an_unseen_charge_opens_a_case_and_its_close_resolves_it(engine):
+    """charge.dispute.created for an unknown charge opens a case; the close resolves it."""
+    created = envelope("evt_dc", "charge.dispute.created", _dispute("needs_response"), T0)
+    assert process_event(engine, created).findings == ("dispute:dp_Stranger",)
+    (case,) = list_cases(engine, status="open")
+    assert case["key"] == "dispute:dp_Stranger" and case["customer"]["id"] == ""
+    closed = envelope("evt_dx", "charge.dispute.closed", _dispute("lost"), T0 + 86_400)
+    assert process_event(engine, closed).cases_resolved == (case["id"],)

@@ -3,6 +3,7 @@ transaction: the one step an event and a clock tick share."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,11 +35,13 @@ def evaluate_person(
     now: datetime,
     config: RulesConfig,
     notify: NotifyPolicy | None,
+    objects: Iterable[tuple[str, str]] = (),
 ) -> Evaluation:
     """Run the rules at ``at`` — never earlier than the person's newest event or their last
     evaluation, so a late event cannot undo what the clock already saw — sync the cases, and
-    record when time alone will next matter for this person."""
-    snapshot = load_snapshot(session, person)
+    record when time alone will next matter for this person. ``objects`` (the event's own
+    (type, id) keys) join the snapshot even when no customer owns them."""
+    snapshot = load_snapshot(session, person, objects)
     at = max(at, snapshot.as_of, last_evaluated(session, person))
     findings = evaluate(snapshot, event, at, config)
     synced = sync_cases(session, person, snapshot, findings, event, now, notify=notify)
