@@ -45,7 +45,12 @@ def find_redis_server() -> Path:
 
 
 class EmbeddedRedis:
-    """Start and stop one redis-server bound to a unix socket in ``data_dir``."""
+    """One redis-server bound to a unix socket in ``data_dir``, restartable from its AOF.
+
+    ``serve`` holds the data dir's instance lock, so a server already answering on the socket
+    is a leftover of a run that did not stop cleanly: it is shut down (which flushes its
+    append-only file) and a server of this run takes over, one the supervisor can restart.
+    """
 
     def __init__(self, *, data_dir: Path, socket_path: Path) -> None:
         self.data_dir = data_dir
@@ -56,26 +61,42 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def _client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1)
+
     def is_running(self) -> bool:
         if not self.socket_path.exists():
             return False
         try:
-            return bool(
-                redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1).ping()
-            )
+            return bool(self._client().ping())
         except redis.RedisError:
             return False
 
     def start(self, timeout: float = DEFAULT_START_TIMEOUT_SECONDS) -> str:
-        """Start the server (or reuse one already serving this data dir) and return its URL."""
+        """Start the server, wait until it answers, and return its URL."""
         if self.is_running():
-            log.info("embedded_redis_reused", socket=str(self.socket_path))
-            return self.url
+            self._shut_down_leftover()
+        process = self.spawn()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise EmbeddedRedisError(
+                    f"redis-server exited with code {process.returncode}; "
+                    f"see {self.data_dir / 'redis.log'}"
+                )
+            if self.is_running():
+                log.info("embedded_redis_started", socket=str(self.socket_path), pid=process.pid)
+                return self.url
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedRedisError(f"redis-server did not answer within {timeout} s")
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start redis-server on the data dir's socket and AOF (it replays the AOF itself)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
-        binary = find_redis_server()
         args = [
-            str(binary),
+            str(find_redis_server()),
             "--port", "0",
             "--unixsocket", str(self.socket_path),
             "--unixsocketperm", "700",
@@ -86,22 +107,22 @@ class EmbeddedRedis:
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise EmbeddedRedisError(
-                    f"redis-server exited with code {self.process.returncode}; "
-                    f"see {self.data_dir / 'redis.log'}"
-                )
-            if self.is_running():
-                log.info("embedded_redis_started", binary=str(binary), socket=str(self.socket_path))
-                return self.url
+        return self.process
+
+    def _shut_down_leftover(self) -> None:
+        log.warning("embedded_redis_leftover_shut_down", socket=str(self.socket_path))
+        try:
+            self._client().shutdown()
+        except redis.ConnectionError:
+            pass  # SHUTDOWN closes the connection: that is the answer
+        deadline = time.monotonic() + DEFAULT_START_TIMEOUT_SECONDS
+        while self.is_running():
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(f"a redis-server on {self.socket_path} would not stop")
             time.sleep(0.05)
-        self.stop()
-        raise EmbeddedRedisError(f"redis-server did not answer within {timeout} s")
 
     def stop(self) -> None:
-        """Stop the server this object started (a reused one is left running)."""
+        """Stop the server this object started."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

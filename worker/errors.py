@@ -27,6 +27,18 @@ class EmbeddedRedisError(InfrastructureError):
     """Raised when no Redis server binary can be found or started for the embedded default."""
 
 
+class RedisUnreachableError(InfrastructureError):
+    """Raised at start-up when the configured Redis does not answer."""
+
+
+class PortInUseError(InfrastructureError):
+    """Raised when the web port cannot be bound."""
+
+
+class AlreadyRunningError(BillingOpsError):
+    """Raised when another ``serve`` holds the data dir's instance lock."""
+
+
 class EventError(BillingOpsError):
     """Family: an incoming event cannot be processed as given."""
 

@@ -1,0 +1,172 @@
+"""Keep `serve`'s child processes alive, and stop each one with everything it started.
+
+Every child runs in its own session, so its process group holds all it forked (gunicorn's
+workers, Dramatiq's worker processes). A stop or a restart signals the group, not just its
+leader: nothing is left behind when a leader dies first or a worker ignores its parent.
+A child that dies is started again after a short backoff; one that keeps dying
+(``CRASH_LOOP_EXITS`` exits within ``CRASH_LOOP_WINDOW_SECONDS``) is a crash loop, and the
+supervisor gives up rather than restart it forever.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger()
+
+CRASH_LOOP_EXITS = 5
+CRASH_LOOP_WINDOW_SECONDS = 60.0
+#: First restart after half a second, doubling up to 8 s while a child keeps dying.
+FIRST_RESTART_DELAY_SECONDS = 0.5
+MAX_RESTART_DELAY_SECONDS = 8.0
+#: How long a group gets to stop after SIGTERM before it is SIGKILLed.
+STOP_TIMEOUT_SECONDS = 10.0
+#: A dead leader's leftovers get less: what they were doing is redelivered anyway.
+LEFTOVER_TIMEOUT_SECONDS = 3.0
+_POLL_SECONDS = 0.05
+
+Spawn = Callable[[], "subprocess.Popen[bytes]"]
+
+
+class CrashLoop(Exception):
+    """A child exited too often in too little time; the message says which and how."""
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: all we can tell is whether the group exists
+        try:
+            os.killpg(pgid, 0)
+        except OSError:
+            return []
+        return [pgid]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def stop_group(
+    process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS
+) -> list[int]:
+    """Stop ``process`` (a session leader) and every process of its group; return their pids.
+
+    A live leader gets SIGTERM and passes it on (gunicorn and Dramatiq both do); leftovers of a
+    dead leader get SIGTERM themselves. Whatever is still there after ``timeout`` is SIGKILLed.
+    """
+    pgid = process.pid
+    seen = set(group_members(pgid)) | {pgid}
+    if process.poll() is None:
+        process.terminate()
+    else:
+        timeout = min(timeout, LEFTOVER_TIMEOUT_SECONDS)
+        _signal_group(pgid, signal.SIGTERM)
+    if not _wait_group_gone(process, timeout, seen):
+        log.warning("process_group_killed", pgid=pgid, after_seconds=timeout)
+        _signal_group(pgid, signal.SIGKILL)
+        _wait_group_gone(process, STOP_TIMEOUT_SECONDS, seen)
+    return sorted(seen)
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_group_gone(process: subprocess.Popen[bytes], timeout: float, seen: set[int]) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        process.poll()  # reap the leader, or it stays a member as a zombie
+        members = group_members(process.pid)
+        seen.update(members)
+        if process.returncode is not None and not members:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL_SECONDS)
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and how often it died lately."""
+
+    name: str
+    spawn: Spawn
+    process: subprocess.Popen[bytes] | None = None
+    exits: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None
+    last_code: int | None = None
+
+
+@dataclass
+class Supervisor:
+    """Start children, restart the dead ones with backoff, stop them all in order.
+
+    ``on_gone`` receives the pids of a group that has just ended (to clean per-process state,
+    e.g. Prometheus multiprocess files).
+    """
+
+    children: list[Child]
+    on_gone: Callable[[Iterable[int]], None] = lambda pids: None
+
+    def start(self) -> None:
+        for child in self.children:
+            child.process = child.spawn()
+
+    def check(self, now: float) -> None:
+        """Restart what died (after its backoff); raise ``CrashLoop`` for a child that keeps dying."""
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restart_at = None
+                    child.process = child.spawn()
+                    log.info("child_restarted", child=child.name, pid=child.process.pid)
+                continue
+            if child.process is None or child.process.poll() is None:
+                continue
+            self._died(child, now)
+
+    def _died(self, child: Child, now: float) -> None:
+        assert child.process is not None
+        child.last_code = child.process.returncode
+        log.warning("child_exited", child=child.name, pid=child.process.pid, code=child.last_code)
+        self.on_gone(stop_group(child.process))
+        child.exits.append(now)
+        while child.exits and child.exits[0] < now - CRASH_LOOP_WINDOW_SECONDS:
+            child.exits.popleft()
+        if len(child.exits) >= CRASH_LOOP_EXITS:
+            raise CrashLoop(
+                f"the {child.name} process exited {len(child.exits)} times within "
+                f"{CRASH_LOOP_WINDOW_SECONDS:.0f} s (crash loop; last exit code "
+                f"{child.last_code})"
+            )
+        delay = min(
+            FIRST_RESTART_DELAY_SECONDS * 2 ** (len(child.exits) - 1), MAX_RESTART_DELAY_SECONDS
+        )
+        child.restart_at = now + delay
+
+    def stop(self) -> None:
+        """Stop every child, in the order given, each with its whole process group."""
+        for child in self.children:
+            child.restart_at = None
+            if child.process is not None:
+                self.on_gone(stop_group(child.process))
