@@ -402,7 +402,7 @@ class Server:
         self.name = name
         self.port = _free_port()
         self.log_path = workdir / f"gunicorn-{name}.log"
-        self.command = web_argv(HOST, self.port, args.workers, app=app)
+        self.command = web_argv(f"{HOST}:{self.port}", args.workers, app=app)
         env = dict(os.environ)
         env.update(
             PYTHONPATH=os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")])),
@@ -667,7 +667,7 @@ def print_table(run: Run, args: argparse.Namespace) -> None:
         f"{'ok':>8}{'err':>5}{'dup':>5}{'srv CPU':>10}{'gen CPU':>10}{'redis':>8}{'lag99':>7}"
     )
     print(
-        f"\n{' '.join(web_argv(HOST, 0, args.workers, app='<app>')[1:])}   (both apps)\n"
+        f"\n{' '.join(web_argv(f'{HOST}:0', args.workers, app='<app>')[1:])}   (both apps)\n"
         f"body {args.body_kb * 1024} B invoice.payment_failed, {args.generators} generator "
         f"processes, {args.rounds} x {args.duration:g} s closed loop per app, "
         f"{args.open_duration:g} s open loop (+{args.warmup:g} s warm-up each), "
@@ -708,7 +708,7 @@ def summary(run: Run, args: argparse.Namespace) -> dict[str, Any]:
     ]
     return {
         "workers": args.workers,
-        "web_argv": web_argv(HOST, 0, args.workers, app="<app>")[1:],
+        "web_argv": web_argv(f"{HOST}:0", args.workers, app="<app>")[1:],
         "body_bytes": args.body_kb * 1024,
         "concurrency": args.concurrency,
         "generators": args.generators,

@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,14 +166,10 @@ def start_serve(
 def kill_everything(served: Served) -> None:
     """SIGKILL serve's session and anything still naming its data dir."""
     for pid in [served.pid, *processes_using(served.data_dir)]:
-        try:
+        with suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
+        with suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
     if served.process.poll() is None:
         served.process.wait(timeout=10)
 

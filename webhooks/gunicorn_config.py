@@ -9,6 +9,7 @@ Loaded by ``billing-ops web`` and ``serve`` (``-c python:webhooks.gunicorn_confi
   buffering proxy; async workers suit clients that hold connections open).
 * ``keepalive`` is also the deadline for reading a request head: gunicorn's async workers read
   each head under ``gevent.Timeout(keepalive)`` and drop a client that has not finished by then.
+* ``child_exit`` tells prometheus-client's multiprocess mode that a web worker is gone.
 * Errors gunicorn answers itself (a request line over ``limit_request_line`` → 414, too many or
   too large header fields → 431, a malformed request → 400) are JSON, like the app's own.
 
@@ -16,6 +17,9 @@ This module is imported by gunicorn's master before any worker is forked: import
 """
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 #: ``webhooks.gunicorn_worker.JsonGeventWorker``: gunicorn's gevent worker with JSON errors.
 worker_class = "webhooks.gunicorn_worker.JsonGeventWorker"
@@ -29,3 +33,12 @@ timeout = 30
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A web worker is gone: drop its live-gauge files, as prometheus-client's multiprocess
+    mode asks (``PROMETHEUS_MULTIPROC_DIR`` is the variable prometheus-client itself reads)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -17,11 +17,16 @@ from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, Shutdow
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from worker.errors import RedisUnreachableError
+from worker.urls import safe_url
+
 #: Edge client: refuse fast when Redis is down (a 503 within ~100 ms).
 EDGE_CONNECT_TIMEOUT_SECONDS = 0.1
 EDGE_SOCKET_TIMEOUT_SECONDS = 0.5
 #: Worker client: patient, it has nobody waiting on it.
 WORKER_SOCKET_TIMEOUT_SECONDS = 10.0
+#: A command checking at start-up that Redis is there.
+STARTUP_PING_TIMEOUT_SECONDS = 3.0
 
 EVENTS_QUEUE = "events"
 NOTIFICATIONS_QUEUE = "notifications"
@@ -44,6 +49,20 @@ def redis_client(url: str, *, edge: bool) -> redis.Redis:
         socket_timeout=WORKER_SOCKET_TIMEOUT_SECONDS,
         health_check_interval=30,
     )
+
+
+def ping_redis(url: str, *, timeout: float = STARTUP_PING_TIMEOUT_SECONDS) -> None:
+    """Raise ``RedisUnreachableError`` (one line: where and why) unless Redis answers PING."""
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise RedisUnreachableError(f"Redis unreachable at {safe_url(url)} ({reason})") from None
+    finally:
+        client.close()
 
 
 def build_broker(url: str, *, edge: bool, middleware: list | None = None) -> RedisBroker:

@@ -7,6 +7,7 @@ append-only file in the data dir, so a message the web process accepted survives
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
 import subprocess
@@ -111,10 +112,8 @@ class EmbeddedRedis:
 
     def _shut_down_leftover(self) -> None:
         log.warning("embedded_redis_leftover_shut_down", socket=str(self.socket_path))
-        try:
+        with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN drops the connection
             self._client().shutdown()
-        except redis.ConnectionError:
-            pass  # SHUTDOWN closes the connection: that is the answer
         deadline = time.monotonic() + DEFAULT_START_TIMEOUT_SECONDS
         while self.is_running():
             if time.monotonic() > deadline:

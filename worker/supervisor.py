@@ -10,6 +10,7 @@ supervisor gives up rather than restart it forever.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,10 +87,8 @@ def stop_group(
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_group_gone(process: subprocess.Popen[bytes], timeout: float, seen: set[int]) -> bool:
@@ -129,11 +128,13 @@ class Supervisor:
     on_gone: Callable[[Iterable[int]], None] = lambda pids: None
 
     def start(self) -> None:
+        """Start every child not started yet (one may be handed over already running)."""
         for child in self.children:
-            child.process = child.spawn()
+            if child.process is None:
+                child.process = child.spawn()
 
     def check(self, now: float) -> None:
-        """Restart what died (after its backoff); raise ``CrashLoop`` for a child that keeps dying."""
+        """Restart what died (after its backoff); ``CrashLoop`` for a child that keeps dying."""
         for child in self.children:
             if child.restart_at is not None:
                 if now >= child.restart_at:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import click
 from sqlalchemy import Engine
 
@@ -11,18 +9,9 @@ from worker.errors import BillingOpsError
 from worker.pipeline import utc_now
 from worker.settings import Settings, load_settings
 from worker.store.db import make_engine, upgrade_database
+from worker.urls import safe_url
 
 __all__ = ["cli_settings", "main", "open_engine", "safe_url", "utc_now"]
-
-
-def safe_url(url: str) -> str:
-    """A service URL fit to print: any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def cli_settings(*, existing_install: bool = False) -> Settings:

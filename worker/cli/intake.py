@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
-from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
+from worker.cli.app import cli_settings, main, open_engine, utc_now
 from worker.cli.clock import INSTANT
+from worker.errors import BillingOpsError
 
 
 @main.command()
@@ -50,18 +51,15 @@ def replay(paths: tuple[Path, ...], enqueue: bool, now: datetime | None) -> None
         raise click.ClickException(str(error)) from None
     engine = open_engine(settings)
     if enqueue:
-        import redis
+        from worker.broker import build_broker, event_message, ping_redis
 
-        from worker.broker import build_broker, event_message
-
-        broker = build_broker(settings.effective_redis_url, edge=False)
         try:
-            broker.client.ping()
-        except redis.RedisError as error:
+            ping_redis(settings.effective_redis_url)
+        except BillingOpsError as error:
             raise click.ClickException(
-                f"Redis unreachable at {safe_url(settings.effective_redis_url)} ({error}): "
-                "start billing-ops serve or set REDIS_URL to a running Redis"
+                f"{error}: start billing-ops serve or set REDIS_URL to a running Redis"
             ) from None
+        broker = build_broker(settings.effective_redis_url, edge=False)
         with click.progressbar(bodies, label="enqueueing", file=sys.stderr) as bar:
             for body in bar:
                 broker.enqueue(event_message(body))

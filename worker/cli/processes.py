@@ -1,20 +1,49 @@
-"""Running billing-ops: ``serve`` (all in one), and the ``web`` / ``worker`` Procfile processes."""
+"""Running billing-ops: ``serve`` (all in one), and the ``web`` / ``worker`` Procfile processes.
+
+``serve`` checks what can fail before it starts anything (the data dir's instance lock, the
+port, the Redis it was given), then supervises its children (``worker.supervisor``): a dead
+one is restarted, a crash loop stops everything with one line, and a stop — Ctrl-C, SIGTERM,
+or the SIGHUP of a closed terminal — ends every process group it started.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
-from worker.cli.app import cli_settings, main, open_engine, utc_now
-from worker.errors import BillingOpsError
+from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
+from worker.errors import BillingOpsError, PortInUseError
 from worker.settings import Settings
+from worker.supervisor import Child, CrashLoop, Supervisor
+
+#: Signals that stop serve / worker: Ctrl-C, a service manager, a closed terminal or SSH session.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: gunicorn's own default listen backlog.
+LISTEN_BACKLOG = 2048
+SWEEP_INTERVAL_SECONDS = 60
+_TICK_SECONDS = 0.2
+
+
+class StopRequest:
+    """Set by a stop signal; installed first thing, so a signal during start-up counts too."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, _signum: int, _frame: Any) -> None:
+        self.requested = True
 
 
 @main.command()
@@ -25,43 +54,56 @@ from worker.settings import Settings
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
 def serve(host: str, port: int, web_workers: int, processes: int, threads: int) -> None:
     """Web + workers in one process tree, with embedded Redis and SQLite unless configured."""
+    from worker.broker import ping_redis
     from worker.embedded_redis import EmbeddedRedis
+    from worker.instance_lock import acquire_instance_lock
     from worker.logs import configure_logging
 
+    stop = StopRequest()
     settings = cli_settings()
     configure_logging(settings.log_format)
+    try:
+        lock = acquire_instance_lock(settings.data_dir)  # noqa: F841 - held while serve runs
+        listener = _listen(host, port)
+        if not settings.embedded_redis:
+            ping_redis(settings.effective_redis_url)
+    except BillingOpsError as error:
+        raise click.ClickException(str(error)) from None
     open_engine(settings)
-    redis_server = None
-    redis_url = settings.redis_url
+    env = _child_env(settings, settings.effective_redis_url)
+    _wipe_metrics(env)  # ours alone: the instance lock is held
+    children: list[Child] = []
     if settings.embedded_redis:
         redis_server = EmbeddedRedis(
             data_dir=settings.data_dir, socket_path=settings.redis_socket_path
         )
         try:
-            redis_url = redis_server.start()
+            redis_server.start()
         except BillingOpsError as error:
             raise click.ClickException(str(error)) from None
-    env = _child_env(settings, redis_url or settings.effective_redis_url)
-    children = [
-        _spawn_web(env, host, port, web_workers),
-        _spawn_worker(env, processes, threads),
-    ]
-    click.echo(
-        "\nbilling-ops is running\n"
-        f"  webhook URL     http://{host}:{port}/webhooks/stripe\n"
-        f"  signing secret  {settings.webhook_secrets[0]}"
-        f"{_secret_origin(settings)}\n"
-        f"  redis           {'embedded, ' if redis_server else ''}{redis_url}\n"
-        f"  database        {_safe_url(settings.database_url)}\n"
-        f"  forward Stripe  stripe listen --forward-to http://{host}:{port}/webhooks/stripe\n"
-        "Ctrl-C stops everything.\n",
-        err=True,
-    )
-    code = _supervise(settings, children, redis_url or settings.effective_redis_url)
-    for child in children:  # web first: stop taking events, then drain the workers
-        _stop(child)
-    if redis_server:
-        redis_server.stop()
+        children.append(Child("redis", redis_server.spawn, process=redis_server.process))
+    web = Child("web", lambda: _spawn_web(env, listener, web_workers))
+    work = Child("worker", lambda: _spawn_worker(env, processes, threads))
+    # Stopped in this order: web stops taking events, the workers drain, then Redis.
+    supervisor = Supervisor([web, work, *children], on_gone=_metrics_cleaner(env))
+    try:
+        supervisor.start()
+        click.echo(
+            "\nbilling-ops is running\n"
+            f"  webhook URL     http://{host}:{port}/webhooks/stripe\n"
+            f"  signing secret  {settings.webhook_secrets[0]}"
+            f"{_secret_origin(settings)}\n"
+            f"  redis           {'embedded, ' if children else ''}"
+            f"{safe_url(settings.effective_redis_url)}\n"
+            f"  database        {safe_url(settings.database_url)}\n"
+            f"  forward Stripe  stripe listen --forward-to http://{host}:{port}/webhooks/stripe\n"
+            "Ctrl-C stops everything.\n",
+            err=True,
+        )
+        code = _supervise(settings, supervisor, stop)
+    finally:
+        supervisor.stop()
+        listener.close()
     sys.exit(code)
 
 
@@ -70,24 +112,28 @@ def serve(host: str, port: int, web_workers: int, processes: int, threads: int) 
 @click.option("--workers", default=2, show_default=True, type=int)
 def web(bind: str, workers: int) -> None:
     """The web process (gunicorn serving the app factory)."""
-    host, _, port = bind.rpartition(":")
     settings = cli_settings()
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
-    os.execvpe(sys.executable, web_argv(host, int(port), workers), env)
+    _wipe_metrics(env)
+    os.execvpe(sys.executable, web_argv(bind, workers), env)
 
 
 @main.command()
 @click.option("--processes", default=2, show_default=True, type=int)
 @click.option("--threads", default=4, show_default=True, type=int)
 def worker(processes: int, threads: int) -> None:
-    """The worker process tree (Dramatiq), with the stale-event sweeper."""
+    """The worker process tree (Dramatiq), restarted when it dies, with the stale-event sweeper."""
+    stop = StopRequest()
     settings = cli_settings()
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
-    child = _spawn_worker(env, processes, threads)
-    code = _supervise(settings, [child], settings.effective_redis_url)
-    _stop(child)
+    supervisor = Supervisor([Child("worker", lambda: _spawn_worker(env, processes, threads))])
+    try:
+        supervisor.start()
+        code = _supervise(settings, supervisor, stop)
+    finally:
+        supervisor.stop()
     sys.exit(code)
 
 
@@ -95,10 +141,24 @@ def _secret_origin(settings: Settings) -> str:
     return f"  (generated, kept in {settings.data_dir})" if settings.secret_generated else ""
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+def _listen(host: str, port: int) -> socket.socket:
+    """The web port, bound here and handed to gunicorn: a busy port fails before anything
+    starts, and the port stays open while a dead gunicorn is replaced."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise PortInUseError(
+            f"cannot listen on {host}:{port} ({reason}): free port {port} "
+            "or choose another with --port"
+        ) from None
+    return listener
 
 
 def _child_env(settings: Settings, redis_url: str) -> dict[str, str]:
@@ -109,25 +169,40 @@ def _child_env(settings: Settings, redis_url: str) -> dict[str, str]:
         STRIPE_WEBHOOK_SECRET=",".join(settings.webhook_secrets),
         BILLING_OPS_DATA_DIR=str(settings.data_dir),
     )
-    metrics_dir = settings.data_dir / "metrics"
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink()
-    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.data_dir / "metrics"))
+    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
     return env
+
+
+def _wipe_metrics(env: dict[str, str]) -> None:
+    """Empty the Prometheus multiprocess dir before the web starts (prometheus-client's rule);
+    only the process that owns it may: ``serve`` under its lock, or ``web``."""
+    for stale in Path(env["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def _metrics_cleaner(env: dict[str, str]) -> Any:
+    """``mark_process_dead`` for each process of a group that has ended."""
+    from prometheus_client import multiprocess
+
+    def clean(pids: Iterable[int]) -> None:
+        for pid in pids:
+            multiprocess.mark_process_dead(pid, env["PROMETHEUS_MULTIPROC_DIR"])
+
+    return clean
 
 
 #: The WSGI app the web process serves.
 WEB_APP = "webhooks:create_app()"
 
 
-def web_argv(host: str, port: int, workers: int, app: str = WEB_APP) -> list[str]:
+def web_argv(bind: str, workers: int, app: str = WEB_APP) -> list[str]:
     """The gunicorn command line of ``web`` and ``serve`` (``bench/ingest.py`` runs it too);
     every other gunicorn setting lives in ``webhooks/gunicorn_config.py``."""
     return [
         sys.executable, "-m", "gunicorn",
         "-c", "python:webhooks.gunicorn_config",
-        "--bind", f"{host}:{port}",
+        "--bind", bind,
         "--workers", str(workers),
         "--access-logfile", "-",
         "--no-control-socket",
@@ -135,11 +210,16 @@ def web_argv(host: str, port: int, workers: int, app: str = WEB_APP) -> list[str
     ]  # fmt: skip
 
 
-def _spawn_web(env: dict[str, str], host: str, port: int, workers: int) -> subprocess.Popen:
-    return subprocess.Popen(web_argv(host, port, workers), env=env, start_new_session=True)
+def _spawn_web(
+    env: dict[str, str], listener: socket.socket, workers: int
+) -> subprocess.Popen[bytes]:
+    fd = listener.fileno()
+    return subprocess.Popen(
+        web_argv(f"fd://{fd}", workers), env=env, pass_fds=(fd,), start_new_session=True
+    )
 
 
-def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subprocess.Popen:
+def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subprocess.Popen[bytes]:
     args = [
         sys.executable, "-m", "dramatiq", "worker.entrypoint",
         "--processes", str(processes), "--threads", str(threads),
@@ -147,26 +227,23 @@ def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subproce
     return subprocess.Popen(args, env=env, start_new_session=True)
 
 
-def _supervise(settings: Settings, children: list[subprocess.Popen], redis_url: str) -> int:
-    """Wait for Ctrl-C / SIGTERM or a child's death; sweep stale events every minute."""
+def _supervise(settings: Settings, supervisor: Supervisor, stop: StopRequest) -> int:
+    """Until a stop signal: restart dead children, and sweep stale events every minute.
+
+    Returns the exit code: 0 on a requested stop, 1 after a crash loop (said in one line).
+    """
     from worker.broker import build_broker
     from worker.maintenance import requeue_stale_events
 
-    stopping = {"flag": False}
-
-    def _on_signal(_signum: int, _frame: Any) -> None:
-        stopping["flag"] = True
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
     engine = open_engine(settings, migrate=False)
-    broker = build_broker(redis_url, edge=False)
+    broker = build_broker(settings.effective_redis_url, edge=False)
     next_sweep = time.monotonic() + 5
-    while not stopping["flag"]:
-        for child in children:
-            if child.poll() is not None:
-                click.echo(f"a child process exited with code {child.returncode}", err=True)
-                return 1
+    while not stop.requested:
+        try:
+            supervisor.check(time.monotonic())
+        except CrashLoop as error:
+            click.echo(f"billing-ops stopped: {error}", err=True)
+            return 1
         if time.monotonic() >= next_sweep:
             try:
                 requeue_stale_events(
@@ -177,17 +254,6 @@ def _supervise(settings: Settings, children: list[subprocess.Popen], redis_url: 
                 )
             except Exception as error:  # noqa: BLE001 - keep supervising; say what went wrong
                 click.echo(f"stale-event sweep failed: {type(error).__name__}: {error}", err=True)
-            next_sweep = time.monotonic() + 60
-        time.sleep(0.2)
+            next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
+        time.sleep(_TICK_SECONDS)
     return 0
-
-
-def _stop(child: subprocess.Popen, timeout: float = 15) -> None:
-    if child.poll() is not None:
-        return
-    child.terminate()
-    try:
-        child.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
