@@ -1,4 +1,7 @@
-"""``POST /webhooks/stripe``: size cap, verify, parse once, enqueue, then answer.
+"""``POST /webhooks/stripe``: size cap, verify, validate, enqueue, then answer.
+
+Validation is the worker's own (``worker.event_validation``): what is answered 200 can be
+stored and processed; anything else is ``400 malformed_payload`` with a ``detail``.
 
 The view never touches the database and never runs a rule; it answers 2xx only after the
 broker has accepted the message. Dedupe is the store's job (unique event id); the
@@ -8,14 +11,14 @@ pipelined round trip as the enqueue and only kept when the enqueue succeeded.
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 import redis
 import structlog
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from rules.errors import MalformedEventError
+from rules.events import BillingEvent
 from webhooks.metrics import (
     ENQUEUE_SECONDS,
     WEBHOOKS_ACCEPTED,
@@ -24,6 +27,7 @@ from webhooks.metrics import (
 )
 from webhooks.signature import WebhookRejected, verify_signature
 from worker.broker import enqueue_marked, event_message
+from worker.event_validation import short_detail, validate_event
 
 log = structlog.get_logger()
 bp = Blueprint("stripe_webhooks", __name__)
@@ -36,27 +40,20 @@ ACCEPTED = b'{"received":true,"duplicate":false}\n'
 ACCEPTED_DUPLICATE = b'{"received":true,"duplicate":true}\n'
 
 
-def _reject(code: str, status: int = 400) -> tuple[Response, int]:
+def _reject(code: str, status: int = 400, detail: str | None = None) -> tuple[Response, int]:
     WEBHOOKS_REJECTED.labels(reason=code).inc()
     log.warning("webhook_rejected", reason=code, status=status)
+    if code == "malformed_payload" and detail:
+        return jsonify(error=code, detail=detail), status
     return jsonify(error=code), status
 
 
-def _parse_event(body: str) -> dict[str, Any]:
+def _validated(body: str) -> BillingEvent:
+    """The event as a worker will parse it, or ``malformed_payload`` with the reason."""
     try:
-        event = json.loads(body)
-    except ValueError:
-        raise WebhookRejected("malformed_payload", "body is not JSON") from None
-    if not (
-        isinstance(event, dict)
-        and event.get("object") == "event"
-        and isinstance(event.get("id"), str)
-        and isinstance(event.get("type"), str)
-        and isinstance(event.get("data"), dict)
-        and isinstance(event["data"].get("object"), dict)
-    ):
-        raise WebhookRejected("malformed_payload", "JSON is not a Stripe event object")
-    return event
+        return validate_event(body)
+    except MalformedEventError as error:
+        raise WebhookRejected("malformed_payload", short_detail(error)) from None
 
 
 @bp.post("/webhooks/stripe")
@@ -67,7 +64,7 @@ def receive_stripe_event() -> Response | tuple[Response, int]:
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return _reject("malformed_payload")
+        return _reject("malformed_payload", detail="body is not UTF-8")
     try:
         verify_signature(
             body,
@@ -76,17 +73,17 @@ def receive_stripe_event() -> Response | tuple[Response, int]:
             now=time.time(),
             tolerance=settings.signature_tolerance_seconds,
         )
-        event = _parse_event(body)
+        event = _validated(body)
     except WebhookRejected as rejected:
-        return _reject(rejected.code)
+        return _reject(rejected.code, detail=rejected.detail)
 
-    structlog.contextvars.bind_contextvars(event_id=event["id"], event_type=event["type"])
+    structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
     started = time.perf_counter()
     try:
         first = enqueue_marked(
             current_app.config["BROKER"],
             event_message(body),
-            SEEN_MARKER_PREFIX + event["id"],
+            SEEN_MARKER_PREFIX + event.id,
             SEEN_MARKER_TTL_SECONDS,
         )
     except redis.RedisError as error:

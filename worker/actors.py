@@ -74,15 +74,14 @@ def process_event(body: str) -> None:
     except Exception as error:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
-        event_id = pipeline.event_id_of(body)
-        if event_id:
-            event_log.record_failure(
-                rt.engine,
-                event_id,
-                f"{type(error).__name__}: {error}",
-                final=retries >= MAX_EVENT_RETRIES,
-                now=pipeline.utc_now(),
-            )
+        event_log.record_failure(
+            rt.engine,
+            pipeline.event_id_of(body),
+            f"{type(error).__name__}: {error}",
+            final=retries >= MAX_EVENT_RETRIES,
+            now=pipeline.utc_now(),
+            payload=body,  # no row yet (the first insert failed): keep one, not a dead letter
+        )
         log.exception("event_failed", retries=retries)
         raise
     enqueue_notifications(rt.broker, outcome.outbox_ids)

@@ -7,7 +7,6 @@ one event, one set of effects.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,10 +14,11 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Engine
 
-from rules import RulesConfig, parse_event, records_from_event
+from rules import RulesConfig, records_from_event
 from rules.errors import MalformedEventError
 from worker import projection
 from worker.clock.evaluation import evaluate_person
+from worker.event_validation import short_detail, validate_event
 from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
 from worker.store.db import read_session, write_session
@@ -38,7 +38,7 @@ class Outcome:
     """What processing one delivery did."""
 
     event_id: str
-    status: str  # processed | duplicate | malformed
+    status: str  # processed | duplicate | malformed (kept as a failed row, ``events failed``)
     findings: tuple[str, ...] = ()
     cases_opened: tuple[int, ...] = ()
     cases_updated: tuple[int, ...] = ()
@@ -63,11 +63,14 @@ def process_event(
     the Stripe API shows them now.
     """
     try:
-        payload = json.loads(body)
-        event = parse_event(payload)
-    except (ValueError, MalformedEventError) as error:
-        log.error("event_malformed", error=str(error))
-        return Outcome(event_id=str(event_id_of(body)), status="malformed")
+        event = validate_event(body)  # the edge's own check: normally passed already
+    except MalformedEventError as error:
+        detail = short_detail(error)
+        log.error("event_malformed", error=detail)
+        row_id = event_log.record_unprocessable(
+            engine, body, f"MalformedEventError: {detail}", now=clock()
+        )
+        return Outcome(event_id=row_id, status="malformed")
     structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
     status = event_log.record_received(
         engine,
@@ -142,10 +145,7 @@ def process_event(
     )
 
 
-def event_id_of(body: str) -> str | None:
-    """The event id in a raw body, if it has one (for bookkeeping of bodies that failed)."""
-    try:
-        value = json.loads(body).get("id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+def event_id_of(body: str) -> str:
+    """The event log id of a raw body, for bookkeeping of bodies that failed (its event id,
+    or a hash of the body when it has no storable id)."""
+    return event_log.row_id_for(body)

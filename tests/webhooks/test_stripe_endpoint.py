@@ -126,7 +126,7 @@ def test_malformed_json_is_rejected(client, queued):
     body = '{"id": "evt_1", "object": "event",'
     response = post(client, body, sign(body))
     assert response.status_code == 400
-    assert response.get_json() == {"error": "malformed_payload"}
+    assert response.get_json()["error"] == "malformed_payload"
     assert queued() == 0
 
 
@@ -142,7 +142,7 @@ def test_malformed_json_is_rejected(client, queued):
 def test_json_that_is_not_an_event_is_rejected(client, queued, body):
     """Valid JSON that is not a Stripe event object → malformed_payload."""
     response = post(client, body, sign(body))
-    assert response.get_json() == {"error": "malformed_payload"}
+    assert response.get_json()["error"] == "malformed_payload"
     assert queued() == 0
 
 
@@ -150,7 +150,7 @@ def test_non_utf8_body_is_rejected(client, queued):
     """Bytes that are not UTF-8 cannot be a Stripe event."""
     body = b'{"id": "\xff\xfe"}'
     response = post(client, body, sign(body))
-    assert response.get_json() == {"error": "malformed_payload"}
+    assert response.get_json()["error"] == "malformed_payload"
     assert queued() == 0
 
 
@@ -298,3 +298,62 @@ def test_ambiguous_or_odd_signature_headers_are_invalid(client, queued, header):
     response = post(client, body, header.format(now=now, v1=v1))
     assert response.get_json() == {"error": "invalid_signature"}
     assert queued() == 0
+
+
+def _envelope(**fields) -> str:
+    event = json.loads(event_body())
+    event.update(fields)
+    return json.dumps(event)
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (
+            '{"id":"evt_x","object":"event","type":"customer.created",'
+            '"data":{"object":{"id":"cus_1"}}}',
+            "created",
+        ),
+        (_envelope(created="1764000000"), "created"),
+        (_envelope(created=True), "created"),
+        (
+            _envelope(data={"object": {"id": "cus_1"}, "previous_attributes": [1]}),
+            "previous_attributes",
+        ),
+        (_envelope(created=2**63), "created"),
+        (_envelope(created=2**40 * 1000), "created"),
+        (_envelope(id="evt_" + "x" * 252), "id"),
+        (_envelope(type="customer." + "x" * 92), "type"),
+        (_envelope(api_version="2025-03-31." + "x" * 22), "api_version"),
+        (_envelope(id="evt_\u0000"), "id"),
+        (_envelope(id="evt_\ud800"), "id"),
+        (_envelope(data={"object": {"id": "cus_" + "x" * 252}}), "data.object.id"),
+    ],
+)
+def test_signed_event_the_worker_cannot_store_is_refused_with_a_detail(client, queued, body, named):
+    """What the worker would drop or fail to insert is refused at the edge: 400 + detail."""
+    response = post(client, body, sign(body))
+    assert response.status_code == 400
+    doc = response.get_json()
+    assert doc["error"] == "malformed_payload"
+    assert named in doc["detail"]
+    assert queued() == 0
+
+
+def test_deeply_nested_signed_json_is_malformed_not_a_crash(client, queued):
+    """10,000 nested arrays (a RecursionError in json.loads) → 400, not 500."""
+    body = "[" * 10_000 + "]" * 10_000
+    response = post(client, body, sign(body))
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "malformed_payload",
+        "detail": "JSON is nested too deeply",
+    }
+    assert queued() == 0
+
+
+def test_longest_storable_values_are_accepted(client, queued):
+    """At the column limits exactly (255 / 100 / 32) the event is still taken."""
+    body = _envelope(id="evt_" + "x" * 251, type="customer." + "x" * 91, api_version="v" * 32)
+    assert post(client, body, sign(body)).status_code == 200
+    assert queued() == 1

@@ -32,10 +32,12 @@ def test_event_is_recorded_once_and_redelivery_is_a_no_op(engine):
     assert [e.id for e in event_log.list_events(engine, event_log.PROCESSED)] == ["evt_c1"]
 
 
-def test_malformed_event_is_refused_without_a_row(engine):
-    """A body that is not an event object is reported malformed and stores nothing."""
-    assert process_event(engine, json.dumps({"hello": 1})).status == "malformed"
-    assert _count_events(engine) == 0
+def test_malformed_event_is_kept_as_a_failed_row(engine):
+    """A body that is not an event object is reported malformed and kept for an operator."""
+    outcome = process_event(engine, json.dumps({"hello": 1}))
+    assert outcome.status == "malformed"
+    assert [e.id for e in event_log.list_events(engine, event_log.FAILED)] == [outcome.event_id]
+    assert _count_events(engine) == 1
 
 
 def test_two_live_subscriptions_open_one_duplicate_case(engine):

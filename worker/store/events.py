@@ -6,19 +6,35 @@ changes nothing.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from rules.errors import MalformedEventError
+from worker.event_validation import (
+    MAX_API_VERSION_LENGTH,
+    MAX_CREATED,
+    MAX_ID_LENGTH,
+    MAX_TYPE_LENGTH,
+    decode_json,
+    storable_text,
+)
 from worker.store.db import is_sqlite, read_session, write_session
 from worker.store.tables import EventRow
 
 RECEIVED = "received"
 PROCESSED = "processed"
 FAILED = "failed"
+#: Row id of a delivery whose own id cannot be stored (or that has none): a hash of its body.
+UNPARSED_PREFIX = "unparsed_"
+#: ``type`` of a stored delivery that has no storable type of its own.
+UNKNOWN_TYPE = "unknown"
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,58 @@ def _summary(row: EventRow) -> EventSummary:
         received_at=row.received_at,
         updated_at=row.updated_at,
     )
+
+
+def _envelope(payload: str) -> Mapping[str, Any]:
+    try:
+        doc = decode_json(payload)
+    except MalformedEventError:
+        return {}
+    return doc if isinstance(doc, Mapping) else {}
+
+
+def _text_or(value: Any, limit: int, default: str | None) -> str | None:
+    return value if isinstance(value, str) and value and storable_text(value, limit) else default
+
+
+def row_id_for(payload: str) -> str:
+    """The event log id of a raw delivery: its event id when storable, else a hash of it."""
+    event_id = _text_or(_envelope(payload).get("id"), MAX_ID_LENGTH, None)
+    if event_id is not None:
+        return event_id
+    digest = hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+    return UNPARSED_PREFIX + digest[:48]
+
+
+def record_unprocessable(engine: Engine, payload: str, error: str, *, now: datetime) -> str:
+    """Keep a delivery that cannot be processed as a ``failed`` row, raw body included, so that
+    ``events failed`` lists it whatever went wrong; returns the row id (see ``row_id_for``).
+
+    Only what the columns can hold is copied out of the envelope; the payload itself is kept
+    as received (a NUL or lone surrogate, which PostgreSQL refuses, is escaped)."""
+    envelope = _envelope(payload)
+    created = envelope.get("created")
+    plausible = type(created) is int and 0 <= created <= MAX_CREATED
+    row_id = row_id_for(payload)
+    values = {
+        "id": row_id,
+        "type": _text_or(envelope.get("type"), MAX_TYPE_LENGTH, UNKNOWN_TYPE),
+        "created": created if plausible else 0,
+        "livemode": envelope.get("livemode") is True,
+        "api_version": _text_or(envelope.get("api_version"), MAX_API_VERSION_LENGTH, None),
+        "payload": payload
+        if storable_text(payload)
+        else payload.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00"),
+        "status": FAILED,
+        "attempts": 0,
+        "received_at": now,
+        "updated_at": now,
+    }
+    insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
+    with write_session(engine) as session:
+        session.execute(insert(EventRow).values(**values).on_conflict_do_nothing())
+    record_failure(engine, row_id, error, final=True, now=now)
+    return row_id
 
 
 def record_received(
@@ -96,11 +164,20 @@ def mark_processed(row: EventRow, *, customer_id: str | None, now: datetime) -> 
 
 
 def record_failure(
-    engine: Engine, event_id: str, error: str, *, final: bool, now: datetime
+    engine: Engine,
+    event_id: str,
+    error: str,
+    *,
+    final: bool,
+    now: datetime,
+    payload: str | None = None,
 ) -> None:
-    """Count a failed attempt; ``final`` marks it failed for an operator to retry."""
+    """Count a failed attempt; ``final`` marks it failed for an operator to retry.
+
+    With ``payload``, a final failure of an event that has no row yet (its first insert was
+    what failed) is stored as a failed row rather than left to Dramatiq's dead letters."""
     with write_session(engine) as session:
-        session.execute(
+        updated = session.execute(
             update(EventRow)
             .where(EventRow.id == event_id, EventRow.status != PROCESSED)
             .values(
@@ -110,6 +187,11 @@ def record_failure(
                 updated_at=now,
             )
         )
+        exists = cast(CursorResult[Any], updated).rowcount or session.scalar(
+            select(EventRow.id).where(EventRow.id == event_id)
+        )
+    if final and payload is not None and not exists:
+        record_unprocessable(engine, payload, error, now=now)
 
 
 def list_events(engine: Engine, status: str, limit: int = 200) -> list[EventSummary]:
