@@ -47,7 +47,13 @@ def find_incomplete_checkouts(ctx: RuleContext) -> list[Finding]:
 
 
 def _subscription_finding(ctx: RuleContext, sub: Subscription) -> Finding | None:
-    if sub.customer_id is None or sub.status not in ("incomplete", "incomplete_expired"):
+    """A subscription whose first payment never completed: ``incomplete_expired``.
+
+    An ``incomplete`` subscription is not flagged: Stripe gives its first invoice 23 hours,
+    then moves it to ``incomplete_expired`` and voids the invoice (API reference, Subscription
+    object, ``status``), so "stuck for days" never happens and the expired state is the case.
+    """
+    if sub.customer_id is None or sub.status != "incomplete_expired":
         return None
     person = ctx.person(sub.customer_id)
     customer = ctx.customer(sub.customer_id)
@@ -57,45 +63,6 @@ def _subscription_finding(ctx: RuleContext, sub: Subscription) -> Finding | None
     invoice = ctx.snapshot.invoice(sub.latest_invoice_id)
     amount = invoice.amount_remaining if invoice else 0
     currency = invoice.currency if invoice else sub.currency
-    if sub.status == "incomplete":
-        since = (invoice.created if invoice else None) or sub.created or ctx.as_of
-        waited = ctx.as_of - since
-        first_invoice_waiting = invoice is None or (
-            invoice.billing_reason == "subscription_create" and invoice.status == "open"
-        )
-        if not first_invoice_waiting or waited <= ctx.config.stale_action_required_seconds:
-            return None
-        return Finding(
-            kind="incomplete_checkout",
-            classification="failed_payment",
-            severity="medium",
-            customer_id=sub.customer_id,
-            subjects=(sub.id, *((invoice.id,) if invoice else ())),
-            evidence=evidence_of(sub.event_id, invoice.event_id if invoice else None),
-            revenue_impact=RevenueImpact(currency, amount, sub.monthly_amount_minor),
-            recommended_action=RecommendedAction(
-                type="send_portal_link",
-                target=sub.customer_id,
-                reversible=True,
-                steps=(
-                    "Send the customer the hosted invoice link so they can complete the "
-                    "payment (e.g. 3-D Secure authentication)",
-                    "Do not recreate the subscription while this one can still be paid",
-                    "Document the outreach on the case",
-                    "Follow up before Stripe expires the subscription",
-                ),
-            ),
-            reasoning=(
-                f"Subscription {sub.id}'s first payment has waited for the customer "
-                f"{waited // 3600} h since {format_time(since)}, so sending the payment link is "
-                "the only way to complete it."
-            ),
-            question=None,
-            verify_contract=False,
-            product_gaps=(),
-            signals=("payment_action_required", "first_payment_incomplete"),
-            auto_clear=True,
-        )
     return Finding(
         kind="incomplete_checkout",
         classification="failed_payment",
@@ -130,13 +97,25 @@ def _subscription_finding(ctx: RuleContext, sub: Subscription) -> Finding | None
 
 
 def _session_finding(ctx: RuleContext, session: CheckoutSession) -> Finding | None:
+    """An expired session, or a completed one whose delayed payment failed or never settled.
+
+    Bank debits (SEPA, ACH, Bacs…) complete the session with ``payment_status=unpaid`` and
+    report later: ``checkout.session.async_payment_succeeded`` or ``…async_payment_failed``
+    ("Fulfill orders", https://docs.stripe.com/checkout/fulfillment). Only the failure event is
+    a failure; an unpaid session is flagged only past ``async_payment_settle_seconds``.
+    """
     expired = session.status == "expired"
-    unpaid = session.status == "complete" and session.payment_status == "unpaid"
-    if not (expired or unpaid):
+    complete_unpaid = session.status == "complete" and session.payment_status == "unpaid"
+    failed = complete_unpaid and session.async_payment_failed
+    if not (expired or complete_unpaid):
         return None
     created = session.created or 0
-    if unpaid and ctx.as_of - created <= ctx.config.stale_action_required_seconds:
-        return None  # an async payment (bank debit) may still be settling
+    if (
+        complete_unpaid
+        and not failed
+        and ctx.as_of - created <= ctx.config.async_payment_settle_seconds
+    ):
+        return None  # a bank debit may still be settling
     person = ctx.person(session.customer_id) or ctx.person_by_email(session.customer_email)
     if _succeeded_later(ctx, person, session.customer_email, created):
         return None
@@ -144,6 +123,25 @@ def _session_finding(ctx: RuleContext, session: CheckoutSession) -> Finding | No
     if customer_id is None:
         return None  # an anonymous abandoned cart: no customer to open a case for
     money = format_money(session.amount_total or 0, session.currency)
+    if expired:
+        first = (
+            "Contact the customer with a new checkout link "
+            f"(the {session.mode or 'checkout'} session expired at "
+            f"{format_time(session.expires_at)})"
+        )
+        what, signal = "expired", "checkout_expired"
+    elif failed:
+        first = (
+            "Contact the customer: their bank debit failed (async_payment_failed); offer a new "
+            "checkout link or another payment method, and do not fulfil the order"
+        )
+        what, signal = "completed but its bank debit failed", "async_payment_failed"
+    else:
+        first = (
+            "Check the payment in the Dashboard: the bank debit has not settled in "
+            f"{ctx.config.async_payment_settle_seconds // 86_400} days"
+        )
+        what, signal = "completed without the payment settling", "async_payment_unpaid"
     return Finding(
         kind="incomplete_checkout",
         classification="failed_payment",
@@ -157,23 +155,18 @@ def _session_finding(ctx: RuleContext, session: CheckoutSession) -> Finding | No
             target=customer_id,
             reversible=True,
             steps=(
-                "Contact the customer with a new checkout link "
-                f"(the {session.mode or 'checkout'} session expired at "
-                f"{format_time(session.expires_at)})"
-                if expired
-                else "Contact the customer: their asynchronous payment did not settle",
+                first,
                 "Nothing to refund: no payment was taken",
                 "Document the outreach on the case",
             ),
         ),
         reasoning=(
-            f"Checkout {session.id} for {money} "
-            f"{'expired' if expired else 'completed without payment'} and the same person has "
-            "not paid since, so a personal nudge with a fresh link is the safe next step."
+            f"Checkout {session.id} for {money} {what} and the same person has not paid since, "
+            "so a personal nudge with a fresh link is the safe next step."
         ),
         question=None,
         verify_contract=False,
         product_gaps=("no_checkout_recovery",) if expired else (),
-        signals=("checkout_expired",) if expired else ("async_payment_unpaid",),
+        signals=(signal,),
         auto_clear=True,
     )

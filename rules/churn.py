@@ -87,6 +87,16 @@ def read_cancellation(sub: Subscription) -> CancellationReading:
             ("no_dunning_emails",),
             "Stripe canceled it after failed payments",
         )
+    if reason == "payment_disputed":
+        # Stripe canceled it because a payment was disputed (cancellation_details.reason,
+        # API reference, Subscription object): not the customer's cancellation, so no
+        # "why are you leaving" — the dispute case carries the classification and the action.
+        return CancellationReading(
+            "unclassified",
+            None,
+            (),
+            "Stripe canceled it because a payment was disputed (see the dispute case)",
+        )
     if feedback in PRODUCT_FAILURE_FEEDBACK:
         return CancellationReading(
             "product_failure",
@@ -129,34 +139,75 @@ def card_notice_opens(expires_at: int, config: RulesConfig) -> int:
 
 
 def renewal_card_expiry(ctx: RuleContext, customer_id: str) -> int | None:
-    """When the card renewals will use stops working, if known (for the clock's due times)."""
-    card = _current_card(ctx, customer_id)
-    return card[0] if card is not None else None
-
-
-def _current_card(ctx: RuleContext, customer_id: str) -> tuple[int, str, str] | None:
-    """(expires_at, label, event id) of the card renewals will use, best known."""
-    candidates: list[tuple[int, int, str, str]] = []
-    charges = [
-        c for c in ctx.snapshot.charges if c.customer_id == customer_id and c.status == "succeeded"
+    """When the first card renewals of this customer's live subscriptions will use stops
+    working, if known (for the clock's due times)."""
+    expiries = [
+        card[0]
+        for sub in ctx.snapshot.subscriptions
+        if sub.is_live and sub.customer_id == customer_id
+        if (card := _current_card(ctx, sub)) is not None
     ]
-    if charges:
-        latest = max(charges, key=lambda c: (c.created or 0, c.id))
-        expires = card_expires_at(latest.card_exp_month, latest.card_exp_year)
-        if expires is not None:
-            label = f"{latest.card_brand or 'card'} ending {latest.card_last4 or '????'}"
-            candidates.append((latest.created or 0, expires, label, latest.event_id))
-    for method in ctx.snapshot.payment_methods:
-        if method.customer_id != customer_id or method.detached:
-            continue
-        expires = card_expires_at(method.card_exp_month, method.card_exp_year)
-        if expires is not None:
-            label = f"{method.card_brand or 'card'} ending {method.card_last4 or '????'}"
-            candidates.append((method.created or 0, expires, label, method.event_id))
-    if not candidates:
+    return min(expiries, default=None)
+
+
+def renewal_payment_method_id(ctx: RuleContext, sub: Subscription) -> str | None:
+    """The instrument Stripe charges for ``sub``'s renewals, in Stripe's own order:
+    subscription.default_payment_method, subscription.default_source, the customer's
+    invoice_settings.default_payment_method, then customer.default_source ("Automate payment
+    retries", Payment method ordering: https://docs.stripe.com/billing/revenue-recovery/smart-retries).
+    """
+    if sub.default_payment_method:
+        return sub.default_payment_method
+    customer = ctx.customer(sub.customer_id)
+    if customer is None:
         return None
-    _, expires, label, event_id = max(candidates)
-    return expires, label, event_id
+    return customer.default_payment_method_id or customer.default_source_id
+
+
+def _card_label(brand: str | None, last4: str | None) -> str:
+    return f"{brand or 'card'} ending {last4 or '????'}"
+
+
+def _current_card(ctx: RuleContext, sub: Subscription) -> tuple[int, str, str] | None:
+    """(expires_at, label, event id) of the card renewals will use, not merely the newest one.
+
+    With a default known, only that instrument counts (a saved card details event, else a
+    charge made with it); unknown details mean no signal rather than another card's expiry.
+    With no default known (old data), the card of the customer's latest successful charge,
+    else the customer's only saved card (with several, guessing would be the old bug).
+    """
+    method_id = renewal_payment_method_id(ctx, sub)
+    charges = sorted(
+        (
+            c
+            for c in ctx.snapshot.charges
+            if c.customer_id == sub.customer_id and c.status == "succeeded"
+        ),
+        key=lambda c: (c.created or 0, c.id),
+        reverse=True,
+    )
+    if method_id is not None:
+        method = next((m for m in ctx.snapshot.payment_methods if m.id == method_id), None)
+        if method is not None and not method.detached:
+            expires = card_expires_at(method.card_exp_month, method.card_exp_year)
+            if expires is not None:
+                return expires, _card_label(method.card_brand, method.card_last4), method.event_id
+        charges = [c for c in charges if c.payment_method_id == method_id]
+    for charge in charges[:1]:
+        expires = card_expires_at(charge.card_exp_month, charge.card_exp_year)
+        if expires is not None:
+            return expires, _card_label(charge.card_brand, charge.card_last4), charge.event_id
+    saved = [
+        m
+        for m in ctx.snapshot.payment_methods
+        if m.customer_id == sub.customer_id and not m.detached
+    ]
+    if method_id is None and not charges and len(saved) == 1:
+        (only,) = saved
+        expires = card_expires_at(only.card_exp_month, only.card_exp_year)
+        if expires is not None:
+            return expires, _card_label(only.card_brand, only.card_last4), only.event_id
+    return None
 
 
 def find_churn_state(ctx: RuleContext) -> list[Finding]:
@@ -194,7 +245,7 @@ def _state_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Fin
         signals.append("trial_ending_no_payment_method")
         evidence.append(customer.event_id)
         notes.append(f"its trial ends {format_time(trial_end)} with no payment method on file")
-    card = _current_card(ctx, customer_id)
+    card = _current_card(ctx, sub)
     if card is not None and ctx.as_of >= card_notice_opens(card[0], config):
         expires, label, event_id = card
         signals.append("card_expired" if expires <= ctx.as_of else "card_expiring")
@@ -277,6 +328,8 @@ def find_churn_events(ctx: RuleContext, event: BillingEvent) -> list[Finding]:
     )
     if became_canceled:
         findings.append(_canceled_finding(ctx, sub, sub.customer_id))
+    elif event.type == "customer.subscription.pending_update_expired":
+        findings.append(_pending_update_expired_finding(ctx, event, sub, sub.customer_id))
     elif event.type == "customer.subscription.updated":
         downgrade = _downgrade_finding(ctx, event, sub, sub.customer_id)
         if downgrade is not None:
@@ -323,6 +376,60 @@ def _canceled_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> 
         verify_contract=verify,
         product_gaps=reading.product_gaps,
         signals=tuple(signals),
+        auto_clear=False,
+    )
+
+
+def _pending_update_expired_finding(
+    ctx: RuleContext, event: BillingEvent, sub: Subscription, customer_id: str
+) -> Finding:
+    """An update (an upgrade, more seats) that waited for its payment until ``expires_at``
+    and was discarded: the customer still has the old plan ("Pending updates",
+    https://docs.stripe.com/billing/subscriptions/pending-updates)."""
+    pending = event.previous_attributes.get("pending_update")
+    wanted = parse_subscription_items(
+        {"items": {"data": pending.get("subscription_items") or []}}
+        if isinstance(pending, dict)
+        else {}
+    )
+    mrr_wanted = monthly_total(wanted) if wanted else None
+    mrr_now = sub.monthly_amount_minor
+    currency = sub.currency
+    lost = max(mrr_wanted - mrr_now, 0) if mrr_wanted is not None and mrr_now is not None else None
+    verify = ctx.verify_contract(sub)
+    return Finding(
+        kind="churn_signal",
+        classification="failed_payment",
+        severity=severity_for_mrr(lost, ctx.config, floor="medium", currency=currency),
+        customer_id=customer_id,
+        subjects=(sub.id,),
+        evidence=evidence_of(event.id),
+        revenue_impact=RevenueImpact(currency, 0, lost),
+        recommended_action=RecommendedAction(
+            type="contact_customer",
+            target=customer_id,
+            reversible=True,
+            steps=with_contract_check(
+                (
+                    "Tell the customer their change did not apply because its payment did not "
+                    "complete in time: they are still on their previous plan",
+                    "Offer to make the change again once they have a working payment method",
+                    "Do not change the subscription without them",
+                    "Document the outreach on the case",
+                ),
+                verify,
+            ),
+        ),
+        reasoning=(
+            f"Subscription {sub.id}'s pending update "
+            + (f"(to {format_money(mrr_wanted, currency)} a month) " if mrr_wanted else "")
+            + "expired unpaid, so the customer did not get what they asked for and may not "
+            "know it."
+        ),
+        question=None,
+        verify_contract=verify,
+        product_gaps=(),
+        signals=("pending_update_expired",),
         auto_clear=False,
     )
 

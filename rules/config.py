@@ -24,8 +24,12 @@ DEFAULT_SEAT_METADATA_KEYS = ("seats", "team", "team_id", "seat_count", "workspa
 DEFAULT_TRIAL_ENDING_DAYS = 3
 # A card expiring this many days from now on a live subscription is a churn signal.
 DEFAULT_CARD_EXPIRING_DAYS = 30
-# A first invoice that has needed customer action (3-D Secure, ...) this long is stale.
-DEFAULT_STALE_ACTION_REQUIRED_SECONDS = DAY
+# A completed Checkout whose delayed-notification payment (bank debit) has not settled this long
+# is worth a look. SEPA Direct Debit "can take up to 14 business days" to report success or
+# failure (https://docs.stripe.com/payments/sepa-debit), the slowest of the bank debits (ACH up
+# to 4 business days, https://docs.stripe.com/payments/ach-direct-debit): three weeks covers 14
+# business days with weekends and a holiday. Before that only async_payment_failed is a failure.
+DEFAULT_ASYNC_PAYMENT_SETTLE_SECONDS = 21 * DAY
 # Monthly recurring revenue at which severity steps up, in minor units of SEVERITY_CURRENCY
 # (20, 200 and 1,000 US dollars by default). Amounts in other currencies are converted with
 # CURRENCY_RATES before they are compared (see rules/severity.py).
@@ -62,7 +66,7 @@ class RulesConfig:
     seat_metadata_keys: tuple[str, ...] = DEFAULT_SEAT_METADATA_KEYS
     trial_ending_days: int = DEFAULT_TRIAL_ENDING_DAYS
     card_expiring_days: int = DEFAULT_CARD_EXPIRING_DAYS
-    stale_action_required_seconds: int = DEFAULT_STALE_ACTION_REQUIRED_SECONDS
+    async_payment_settle_seconds: int = DEFAULT_ASYNC_PAYMENT_SETTLE_SECONDS
     mrr_medium_minor: int = DEFAULT_MRR_MEDIUM_MINOR
     mrr_high_minor: int = DEFAULT_MRR_HIGH_MINOR
     mrr_critical_minor: int = DEFAULT_MRR_CRITICAL_MINOR

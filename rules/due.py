@@ -2,7 +2,7 @@
 
 Most findings change only when an event arrives. A few depend on ``now`` too: a trial entering
 its last days, a card nearing or passing its expiry, a dispute's evidence deadline, an invoice
-whose payment date passes, a first payment left waiting. ``next_due`` returns the first such
+whose payment date passes, a bank debit left unsettled. ``next_due`` returns the first such
 instant after ``now``, so the worker can index it and re-evaluate the person then, instead of
 scanning everyone. Evaluating at a due time that changes nothing is harmless; missing one is
 not, so every instant a rule compares ``as_of`` against is listed here.
@@ -19,7 +19,6 @@ from rules.config import RulesConfig
 from rules.context import RuleContext
 from rules.disputes import OPEN_DISPUTE_STATUSES
 from rules.events import BillingEvent
-from rules.model import Subscription
 from rules.snapshot import BillingSnapshot
 
 #: The type of the event the clock evaluates with: no event rule reacts to it.
@@ -35,7 +34,6 @@ class DueReason(StrEnum):
     CARD_EXPIRED = "card_expired"  # the renewal card stops working
     DISPUTE_EVIDENCE_DUE = "dispute_evidence_due"  # evidence_details.due_by passes
     INVOICE_PAYMENT_DUE = "invoice_payment_due"  # an open invoice's next attempt passes
-    FIRST_PAYMENT_STALE = "first_payment_stale"  # an incomplete first payment waited too long
     CHECKOUT_PAYMENT_STALE = "checkout_payment_stale"  # an unpaid async checkout waited too long
 
 
@@ -60,9 +58,7 @@ def due_times(ctx: RuleContext) -> Iterator[Due]:
     customers_with_live_subscriptions: set[str] = set()
     for sub in ctx.snapshot.subscriptions:
         if not sub.is_live or sub.customer_id is None:
-            if sub.status == "incomplete" and sub.customer_id is not None:
-                yield from _first_payment_due(ctx, sub)
-            continue
+            continue  # an incomplete first payment needs no clock: Stripe expires it (23 h)
         customers_with_live_subscriptions.add(sub.customer_id)
         if sub.status == "trialing" and sub.trial_end is not None:
             yield Due(trial_notice_opens(sub.trial_end, config), DueReason.TRIAL_NOTICE, sub.id)
@@ -81,20 +77,12 @@ def due_times(ctx: RuleContext) -> Iterator[Due]:
     for invoice in ctx.snapshot.invoices:
         if invoice.status == "open" and invoice.next_payment_attempt is not None:
             yield Due(invoice.next_payment_attempt, DueReason.INVOICE_PAYMENT_DUE, invoice.id)
-    stale = config.stale_action_required_seconds
+    settle = config.async_payment_settle_seconds
     for session in ctx.snapshot.checkout_sessions:
-        if session.status == "complete" and session.payment_status == "unpaid":
-            stale_at = (session.created or 0) + stale + 1
+        unpaid = session.status == "complete" and session.payment_status == "unpaid"
+        if unpaid and not session.async_payment_failed:
+            stale_at = (session.created or 0) + settle + 1
             yield Due(stale_at, DueReason.CHECKOUT_PAYMENT_STALE, session.id)
-
-
-def _first_payment_due(ctx: RuleContext, sub: Subscription) -> Iterator[Due]:
-    """When an incomplete first payment becomes stale (``rules.checkout``'s comparison)."""
-    invoice = ctx.snapshot.invoice(sub.latest_invoice_id)
-    since = (invoice.created if invoice else None) or sub.created
-    if since is not None:
-        stale_at = since + ctx.config.stale_action_required_seconds + 1
-        yield Due(stale_at, DueReason.FIRST_PAYMENT_STALE, sub.id)
 
 
 def clock_event(now: int) -> BillingEvent:

@@ -17,6 +17,7 @@ from rules.events import BillingEvent
 from rules.findings import Finding, merge_findings
 from rules.fraud_warnings import find_fraud_warnings
 from rules.guard import guard_findings
+from rules.paused import find_paused_subscriptions
 from rules.renewals import find_failed_renewals
 from rules.snapshot import BillingSnapshot
 
@@ -26,6 +27,7 @@ STATE_RULES = (
     find_failed_renewals,
     find_incomplete_checkouts,
     find_churn_state,
+    find_paused_subscriptions,
     find_disputes,
     find_fraud_warnings,
 )

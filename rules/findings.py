@@ -41,6 +41,7 @@ ACTION_TYPES = frozenset(
         "cancel_subscription",
         "refund_charge",
         "send_portal_link",
+        "send_invoice_link",
         "retry_payment",
         "respond_to_dispute",
         "contact_customer",

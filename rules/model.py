@@ -27,6 +27,10 @@ class Customer:
     deleted: bool
     created: int | None
     event_id: str
+    # The instrument renewals fall back to after subscription.default_payment_method:
+    # invoice_settings.default_payment_method, then the old default_source.
+    default_payment_method_id: str | None = None
+    default_source_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +261,16 @@ class Invoice:
     customer_email: str | None
     customer_name: str | None
     event_id: str
+    # charge_automatically (Stripe retries) or send_invoice (the customer pays it themselves).
+    collection_method: str | None = None
+    # Set by invoice.payment_action_required, or an expanded payment intent in requires_action:
+    # the customer must authenticate (3-D Secure) on the hosted invoice page.
+    requires_action: bool = False
+    # The decline code of the last attempt, when the invoice carries an expanded payment
+    # intent (``last_payment_error.decline_code``, else its ``code``).
+    decline_code: str | None = None
+    # ``last_finalization_error.code`` (e.g. customer_tax_location_invalid), if finalizing failed.
+    finalization_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +294,12 @@ class Charge:
     card_exp_year: int | None
     created: int | None
     event_id: str
+    # Why a charge failed: ``failure_code`` (card_declined, expired_card…), ``outcome.type``
+    # (issuer_declined, blocked…) and ``outcome.reason`` (the decline code, e.g. stolen_card).
+    failure_code: str | None = None
+    outcome_type: str | None = None
+    outcome_reason: str | None = None
+    payment_method_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +389,8 @@ class CheckoutSession:
     created: int | None
     expires_at: int | None
     event_id: str
+    # checkout.session.async_payment_failed: the delayed (bank debit) payment failed for good.
+    async_payment_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,8 @@ def parse_customer(obj: Obj, event_id: str, *, deleted: bool = False) -> Custome
         deleted=deleted or obj.get("deleted") is True,
         created=opt_int(obj.get("created")),
         event_id=event_id,
+        default_payment_method_id=ref_id(_mapping(settings).get("default_payment_method")),
+        default_source_id=ref_id(obj.get("default_source")),
     )
 
 
@@ -261,9 +263,28 @@ def _invoice_payment(obj: Obj) -> tuple[str | None, str | None]:
     return None, None
 
 
-def parse_invoice(obj: Obj, event_id: str) -> Invoice:
-    """An invoice of either API shape; payment links become None when Stripe omits them."""
+# Payment intent states in which the customer has to act (3-D Secure) before it can succeed.
+_ACTION_REQUIRED_INTENT_STATUSES = frozenset({"requires_action", "requires_confirmation"})
+
+
+def _invoice_decline(obj: Obj) -> tuple[str | None, bool]:
+    """(decline code, needs customer action) from an expanded ``payment_intent`` (old shapes
+    expand it; current webhooks carry only ids, and then the charge tells the decline)."""
+    intent = _mapping(obj.get("payment_intent"))
+    error = _mapping(intent.get("last_payment_error"))
+    code = opt_str(error.get("decline_code")) or opt_str(error.get("code"))
+    return code, intent.get("status") in _ACTION_REQUIRED_INTENT_STATUSES
+
+
+def parse_invoice(obj: Obj, event_id: str, *, requires_action: bool = False) -> Invoice:
+    """An invoice of either API shape; payment links become None when Stripe omits them.
+
+    ``requires_action`` is set by the caller for invoice.payment_action_required: the invoice
+    object itself does not say that its payment waits for the customer.
+    """
     charge_id, intent_id = _invoice_payment(obj)
+    decline_code, intent_needs_action = _invoice_decline(obj)
+    finalization = _mapping(obj.get("last_finalization_error"))
     amount_due = opt_int(obj.get("amount_due")) or 0
     amount_paid = opt_int(obj.get("amount_paid")) or 0
     remaining = opt_int(obj.get("amount_remaining"))
@@ -286,6 +307,12 @@ def parse_invoice(obj: Obj, event_id: str) -> Invoice:
         customer_email=email_of(obj.get("customer_email")),
         customer_name=opt_str(obj.get("customer_name")),
         event_id=event_id,
+        collection_method=opt_str(obj.get("collection_method")),
+        requires_action=requires_action or intent_needs_action,
+        decline_code=decline_code,
+        finalization_error=opt_str(finalization.get("code"))
+        or opt_str(finalization.get("type"))
+        or (opt_str(finalization.get("message")) and "finalization_error"),
     )
 
 
@@ -320,6 +347,10 @@ def parse_charge(obj: Obj, event_id: str) -> Charge:
         card_exp_year=opt_int(card.get("exp_year")),
         created=opt_int(obj.get("created")),
         event_id=event_id,
+        failure_code=opt_str(obj.get("failure_code")),
+        outcome_type=opt_str(_mapping(obj.get("outcome")).get("type")),
+        outcome_reason=opt_str(_mapping(obj.get("outcome")).get("reason")),
+        payment_method_id=ref_id(obj.get("payment_method")),
     )
 
 
@@ -364,6 +395,7 @@ _SESSION_STATUS_BY_EVENT = {
     "checkout.session.async_payment_failed": "complete",
     "checkout.session.expired": "expired",
 }
+ASYNC_PAYMENT_FAILED = "checkout.session.async_payment_failed"
 
 
 def parse_checkout_session(obj: Obj, event_id: str, event_type: str = "") -> CheckoutSession:
@@ -382,6 +414,7 @@ def parse_checkout_session(obj: Obj, event_id: str, event_type: str = "") -> Che
         created=opt_int(obj.get("created")),
         expires_at=opt_int(obj.get("expires_at")),
         event_id=event_id,
+        async_payment_failed=event_type == ASYNC_PAYMENT_FAILED,
     )
 
 

@@ -165,7 +165,9 @@ def _records_subscription(event: BillingEvent) -> tuple[ObjectRecord, ...]:
 
 
 def _records_invoice(event: BillingEvent) -> tuple[ObjectRecord, ...]:
-    invoice = parse_invoice(event.object, event.id)
+    invoice = parse_invoice(
+        event.object, event.id, requires_action=event.type == "invoice.payment_action_required"
+    )
     rank = _INVOICE_RANK.get(invoice.status or "", 0)
     record = ObjectRecord(
         object_type="invoice",
@@ -294,6 +296,7 @@ EVENT_PARSERS: Mapping[str, Parser] = {
             "invoice.voided",
             "invoice.marked_uncollectible",
             "invoice.overdue",
+            "invoice.finalization_failed",
         ),
         _records_invoice,
     ),
@@ -353,7 +356,6 @@ IGNORED_EVENT_TYPES: frozenset[str] = frozenset(
         "invoice.upcoming",  # a preview: no invoice exists yet
         "invoice.sent",
         "invoice.deleted",  # drafts only
-        "invoice.finalization_failed",
         "invoiceitem.created",
         "invoiceitem.updated",
         "invoiceitem.deleted",

@@ -31,6 +31,29 @@ SECRET_FILE_NAME = "webhook_secret"
 DEFAULT_CLOCK_INTERVAL_SECONDS = 300
 #: New cases at or above this severity are posted to Slack (duplicate charges always are).
 DEFAULT_SLACK_MIN_SEVERITY = "medium"
+#: Recovery emails after the first failure of an invoice: at most this many reminders.
+DEFAULT_DUNNING_REMINDERS = 2
+#: The attempt at which Stripe stops retrying (Smart Retries' recommended default is 8 tries,
+#: https://docs.stripe.com/billing/revenue-recovery/smart-retries); the last reminder goes out
+#: after the attempt before it, so the customer can act before the final one.
+DEFAULT_DUNNING_STRIPE_ATTEMPTS = 8
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class DunningSettings:
+    """How often billing-ops emails a customer about one failed invoice.
+
+    One email after the first failure, then at most ``reminders`` more spread up to the attempt
+    before Stripe's last; never more than one per customer per day. With
+    ``stripe_sends_emails`` (Stripe's own failed-payment emails are on) billing-ops sends none
+    and only opens the case.
+    """
+
+    reminders: int = DEFAULT_DUNNING_REMINDERS
+    stripe_attempts: int = DEFAULT_DUNNING_STRIPE_ATTEMPTS
+    stripe_sends_emails: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +85,7 @@ class Settings:
     metrics_multiprocess_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR, read by prometheus too
     rules: RulesConfig = field(default_factory=RulesConfig)
     secret_generated: bool = False
+    dunning: DunningSettings = field(default_factory=DunningSettings)
 
     @property
     def embedded_redis(self) -> bool:
@@ -122,6 +146,33 @@ def load_settings(
         metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         rules=rules_config(env),
         secret_generated=generated,
+        dunning=dunning_settings(env),
+    )
+
+
+def dunning_settings(env: Mapping[str, str]) -> DunningSettings:
+    """``BILLING_OPS_DUNNING_REMINDERS``, ``BILLING_OPS_DUNNING_STRIPE_ATTEMPTS`` and
+    ``STRIPE_FAILED_PAYMENT_EMAILS`` (on when Stripe's own failed-payment emails are on)."""
+    raw = env.get("BILLING_OPS_DUNNING_REMINDERS", "")
+    try:
+        reminders = DEFAULT_DUNNING_REMINDERS if raw == "" else int(raw)
+    except ValueError:
+        reminders = -1
+    if reminders < 0:
+        raise ConfigurationError(
+            f"BILLING_OPS_DUNNING_REMINDERS must be a whole number, 0 or more, got {raw!r}"
+        )
+    stripe_emails = (env.get("STRIPE_FAILED_PAYMENT_EMAILS") or "").strip().lower()
+    if stripe_emails not in TRUE_WORDS | FALSE_WORDS:
+        raise ConfigurationError(
+            f"STRIPE_FAILED_PAYMENT_EMAILS must be on or off, got {stripe_emails!r}"
+        )
+    return DunningSettings(
+        reminders=reminders,
+        stripe_attempts=_positive_int(
+            env, "BILLING_OPS_DUNNING_STRIPE_ATTEMPTS", DEFAULT_DUNNING_STRIPE_ATTEMPTS
+        ),
+        stripe_sends_emails=stripe_emails in TRUE_WORDS,
     )
 
 

@@ -108,6 +108,29 @@ def failed_renewal_events(
     ]  # fmt: skip
 
 
+def failed_attempt_event(
+    attempt: int,
+    *,
+    event_type: str = "invoice.payment_failed",
+    next_payment_attempt: int | None = T0 + 30 * 86_400,
+    status: str = "open",
+    invoice_id: str = "in_1",
+    sub_id: str = "sub_1",
+) -> str:
+    """Attempt ``attempt`` of a renewal invoice failing, one day after the previous one."""
+    body = invoice(invoice_id, sub_id=sub_id, attempt_count=attempt, status=status,
+                   next_payment_attempt=next_payment_attempt)  # fmt: skip
+    return envelope(f"evt_{invoice_id}_{event_type}_{attempt}", event_type, body,
+                    T0 + 3600 + (attempt - 1) * 86_400)  # fmt: skip
+
+
+def unpaid_subscription_event(created: int = T0 + 15 * 86_400) -> str:
+    """Stripe's retries are over and its settings leave the subscription unpaid."""
+    sub = subscription("sub_1", "cus_1", created=T0 - 60 * 86_400, status="unpaid",
+                       product="prod_pro")  # fmt: skip
+    return envelope("evt_sub_unpaid", "customer.subscription.updated", sub, created)
+
+
 def invoice_paid_event(created: int = T0 + 86_400) -> str:
     return envelope("evt_paid", "invoice.paid", invoice(status="paid"), created)
 
@@ -122,15 +145,19 @@ def duplicate_charge_events(name: str = "Bob Stone", email: str = "bob@example.c
     ]  # fmt: skip
 
 
-def incomplete_checkout_events() -> list[str]:
-    """A first payment waiting for the customer (3-D Secure) for two days."""
+def expired_first_payment_events() -> list[str]:
+    """A first payment that needed 3-D Secure and was never completed: after 23 hours Stripe
+    moves the subscription to incomplete_expired and voids its invoice."""
     sub = subscription("sub_new", "cus_1", created=T0, status="incomplete", product="prod_team")
     sub["latest_invoice"] = "in_first"
     first = invoice("in_first", "cus_1", "sub_new", billing_reason="subscription_create",
                     next_payment_attempt=None)  # fmt: skip
+    expired = {**sub, "status": "incomplete_expired"}
+    voided = {**first, "status": "void", "amount_remaining": 0}
     return [
         envelope("evt_cus", "customer.created", customer("cus_1", EMAIL, created=T0), T0),
         envelope("evt_sub", "customer.subscription.created", sub, T0),
         envelope("evt_par", "invoice.payment_action_required", first, T0 + 60),
-        envelope("evt_upd", "customer.subscription.updated", sub, T0 + 2 * 86_400),
+        envelope("evt_exp", "customer.subscription.updated", expired, T0 + 23 * 3600),
+        envelope("evt_void", "invoice.voided", voided, T0 + 23 * 3600),
     ]

@@ -73,11 +73,13 @@ def clock_at(moment: datetime) -> Callable[[], datetime]:
     return lambda: moment
 
 
-def run(engine: Engine, bodies: Iterable[str], policy: NotifyPolicy | None) -> list[int]:
-    """Process events as a worker would; return the pending outbox ids to deliver."""
+def run(
+    engine: Engine, bodies: Iterable[str], policy: NotifyPolicy | None, now: datetime = NOW
+) -> list[int]:
+    """Process events as a worker would at ``now``; return the pending outbox ids to deliver."""
     ids: list[int] = []
     for body in bodies:
-        ids += process_event(engine, body, notify=policy, clock=clock_at(NOW)).outbox_ids
+        ids += process_event(engine, body, notify=policy, clock=clock_at(now)).outbox_ids
     return ids
 
 

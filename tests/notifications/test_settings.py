@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from worker.errors import ConfigurationError
+from worker.notifications.dunning import email_thresholds
 from worker.notifications.planning import NotifyPolicy
-from worker.settings import load_settings
+from worker.settings import DunningSettings, load_settings
 
 
 def test_nothing_is_configured_by_default(tmp_path):
@@ -42,3 +43,39 @@ def test_slack_token_is_not_in_the_repr(tmp_path):
         }
     )
     assert "xoxb-secret-token" not in repr(settings) and "hunter2" not in repr(settings)
+
+
+def test_dunning_defaults_and_overrides(tmp_path):
+    """Dunning: 2 reminders over 8 Stripe attempts by default; Stripe's own emails off."""
+    base = {"BILLING_OPS_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).dunning == DunningSettings(2, 8, False)
+    env = {
+        **base,
+        "BILLING_OPS_DUNNING_REMINDERS": "0",
+        "BILLING_OPS_DUNNING_STRIPE_ATTEMPTS": "4",
+        "STRIPE_FAILED_PAYMENT_EMAILS": "on",
+    }
+    assert load_settings(env).dunning == DunningSettings(0, 4, True)
+
+
+@pytest.mark.parametrize(
+    ("policy", "thresholds"),
+    [
+        (DunningSettings(2, 8), (1, 4, 7)),
+        (DunningSettings(1, 8), (1, 7)),
+        (DunningSettings(0, 8), (1,)),
+        (DunningSettings(2, 4), (1, 2, 3)),
+        (DunningSettings(2, 1), (1,)),
+    ],
+)
+def test_dunning_thresholds_end_before_stripes_final_attempt(policy, thresholds):
+    """The first email follows attempt 1; the last reminder follows the attempt before the last."""
+    assert email_thresholds(policy) == thresholds
+
+
+@pytest.mark.parametrize("env", [{"BILLING_OPS_DUNNING_REMINDERS": "-1"},
+                                 {"STRIPE_FAILED_PAYMENT_EMAILS": "maybe"}])  # fmt: skip
+def test_bad_dunning_setting_is_refused(tmp_path, env):
+    """A negative reminder count or an unreadable on/off is refused, naming the setting."""
+    with pytest.raises(ConfigurationError, match=next(iter(env))):
+        load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path), **env})

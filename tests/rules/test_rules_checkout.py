@@ -25,25 +25,41 @@ def test_expired_subscription_and_session(scenario, findings):
         assert finding.customer_id == "cus_Ivy"
 
 
-def test_stale_action_required_first_invoice(event, findings):
-    """An incomplete subscription whose first invoice needs action for over a day is flagged."""
-    events = [
-        event("customer.subscription.created__incomplete"),
-        event("invoice.payment_action_required__first_invoice"),
-    ]
-    (finding,) = checkouts(findings(events, now=T0 + 2 * DAY)).values()
-    assert finding.subjects == ("sub_Inc", "in_IncFirst")
-    assert finding.recommended_action.type == "send_portal_link"
-    assert "payment_action_required" in finding.signals
-
-
-def test_fresh_action_required_is_not_flagged(event, findings):
-    """Within stale_action_required_seconds the customer may still be authenticating."""
+def test_incomplete_subscription_is_not_a_stuck_first_payment(event, findings):
+    """Stripe expires an incomplete subscription after 23 h: only incomplete_expired is a case."""
     events = [
         event("customer.subscription.created__incomplete"),
         event("invoice.payment_action_required__first_invoice"),
     ]
     assert checkouts(findings(events, now=T0 + 3600)) == {}
+    assert checkouts(findings(events, now=T0 + 2 * DAY)) == {}
+
+
+def sepa(created: int, now: int, findings, event, failed: bool = False):
+    names = ["checkout.session.completed__sepa_unpaid"]
+    if failed:
+        names.append("checkout.session.async_payment_failed__sepa")
+    return checkouts(findings([event(n) for n in names], now=created + now))
+
+
+def test_settling_bank_debit_is_not_flagged_after_a_day(event, findings):
+    """A SEPA debit takes up to 14 business days: an unpaid completed session waits."""
+    assert sepa(T0, 2 * DAY, findings, event) == {}
+    assert sepa(T0, 20 * DAY, findings, event) == {}
+
+
+def test_bank_debit_unsettled_past_the_window_is_flagged(event, findings):
+    """Past async_payment_settle_seconds (21 days) the unsettled debit is worth a look."""
+    (finding,) = sepa(T0, 22 * DAY, findings, event).values()
+    assert finding.signals == ("async_payment_unpaid",)
+
+
+def test_async_payment_failed_is_a_failure_at_once(event, findings):
+    """checkout.session.async_payment_failed is a failure, not a completion: flagged at once."""
+    (finding,) = sepa(T0, 6 * DAY, findings, event, failed=True).values()
+    assert finding.key == "incomplete_checkout:cs_test_Sepa"
+    assert finding.signals == ("async_payment_failed",)
+    assert "bank debit failed" in finding.recommended_action.steps[0]
 
 
 def test_later_completed_checkout_clears_expired_one(event, payload, findings):

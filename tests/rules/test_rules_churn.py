@@ -222,11 +222,77 @@ def test_source_expiring_notice(event, findings):
     assert finding.verify_contract is True  # annual
 
 
-def test_newer_card_replaces_expiring_one(event, findings):
-    """A newer attached payment method with a later expiry removes the signal."""
+def test_two_cards_and_no_known_default_is_no_guess(event, findings):
+    """With two saved cards and no default known, billing-ops does not guess which one renews."""
     events = [
         event("customer.subscription.created__annual"),
         event("customer.source.expiring__card"),
         event("payment_method.attached__card"),
     ]
     assert churn(findings(events, now=T0 + 5 * DAY)) == {}
+
+
+def saved_card(payload, pm_id: str, exp_year: int, created: int):
+    doc = payload("payment_method.attached__card")
+    doc["id"] = f"evt_attach_{pm_id}"
+    doc["created"] = created
+    doc["data"]["object"].update(id=pm_id, created=created)
+    doc["data"]["object"]["card"].update(exp_month=1, exp_year=exp_year, last4=pm_id[-4:])
+    return parse_event(doc)
+
+
+def test_customer_default_card_counts_not_the_newest(event, payload, findings):
+    """The customer's invoice_settings default expires: a newer, non-default card hides nothing."""
+    customer = payload("customer.created__current")
+    customer["data"]["object"]["invoice_settings"]["default_payment_method"] = "pm_Old0005"
+    events = [
+        parse_event(customer),
+        event("customer.subscription.created__annual"),
+        saved_card(payload, "pm_Old0005", 2026, T0),
+        saved_card(payload, "pm_New4242", 2031, T0 + 60),
+    ]
+    (finding,) = churn(findings(events, now=T0 + 5 * DAY)).values()
+    assert "card_expiring" in finding.signals
+    assert "ending 0005" in finding.reasoning
+
+
+def test_subscription_default_card_wins_over_the_customer_default(event, payload, findings):
+    """subscription.default_payment_method renews first: the customer's expiring default is moot."""
+    sub = payload("customer.subscription.created__annual")
+    sub["data"]["object"]["default_payment_method"] = "pm_Sub4242"
+    customer = payload("customer.created__current")
+    customer["data"]["object"]["invoice_settings"]["default_payment_method"] = "pm_Cus0005"
+    events = [
+        parse_event(customer),
+        parse_event(sub),
+        saved_card(payload, "pm_Sub4242", 2031, T0),
+        saved_card(payload, "pm_Cus0005", 2026, T0 + 60),
+    ]
+    assert churn(findings(events, now=T0 + 5 * DAY)) == {}
+
+
+def test_paused_subscription_opens_a_case(event, findings):
+    """A trial that ended without a payment method pauses the subscription: ask for one."""
+    (finding,) = churn(findings([event("customer.subscription.paused__trial_ended")])).values()
+    assert finding.signals == ("paused_trial_ended_without_payment_method",)
+    assert finding.recommended_action.type == "send_portal_link"
+    assert any("resume" in step for step in finding.recommended_action.steps)
+
+
+def test_payment_disputed_cancellation_is_not_the_customers(event, findings):
+    """reason payment_disputed: Stripe canceled it, so nobody asks the customer why they left."""
+    (finding,) = churn(
+        findings([event("customer.subscription.deleted__payment_disputed")])
+    ).values()
+    assert finding.question is None
+    assert "disputed" in finding.reasoning
+    assert "cancellation_reason:payment_disputed" in finding.signals
+
+
+def test_pending_update_expired_tells_the_customer_it_did_not_apply(event, findings):
+    """customer.subscription.pending_update_expired: the upgrade never applied; contact them."""
+    found = findings([event("customer.subscription.pending_update_expired__upgrade")])
+    (finding,) = churn(found).values()
+    assert finding.signals == ("pending_update_expired",)
+    assert finding.revenue_impact.mrr_at_risk_minor == 7000
+    assert finding.classification == "failed_payment"

@@ -20,7 +20,7 @@ def test_failed_renewal_sends_portal_link(scenario, findings):
     assert finding.classification == "failed_payment"
     action = finding.recommended_action
     assert (action.type, action.target, action.reversible) == ("send_portal_link", "cus_Fay", True)
-    assert "after 2 attempt(s)" in finding.reasoning
+    assert "after 2 failed attempt(s)" in finding.reasoning
     assert "2026-02-08" in finding.reasoning  # next_payment_attempt, as a date
     assert finding.revenue_impact.mrr_at_risk_minor == 2900
     assert finding.revenue_impact.amount_minor == 2900
@@ -32,7 +32,7 @@ def test_current_shape_single_failure(event, findings):
     """invoice.payment_failed (current API, attempt 1) alone is enough to open the case."""
     (finding,) = renewals(findings([event("invoice.payment_failed__current_renewal")]))
     assert finding.customer_id == "cus_Ada"
-    assert "after 1 attempt(s)" in finding.reasoning
+    assert "after 1 failed attempt(s)" in finding.reasoning
     assert finding.severity == "medium"
     assert finding.product_gaps == ()
 
@@ -94,3 +94,121 @@ def test_failed_renewal_is_not_time_dependent(scenario):
     for now in (0, snapshot.as_of, snapshot.as_of + 90 * DAY):
         keys = [f.key for f in evaluate(snapshot, events[-1], now)]
         assert keys == ["failed_renewal:in_FayRenew"]
+
+
+def retry_promised(finding) -> bool:
+    return any("Let Stripe retry" in step for step in finding.recommended_action.steps)
+
+
+def test_send_invoice_without_next_attempt_is_not_retries_exhausted(event, findings):
+    """send_invoice invoices never carry next_payment_attempt: that is not "retries exhausted"."""
+    (finding,) = renewals(findings([event("invoice.payment_failed__send_invoice")]))
+    assert "retries_exhausted" not in finding.signals
+    assert "send_invoice" in finding.signals
+    assert finding.recommended_action.type == "send_invoice_link"
+    assert finding.severity == "medium"
+
+
+def test_hard_decline_does_not_promise_a_retry(event, findings):
+    """A stolen_card decline will not pass on retry: advise another payment method, no retry."""
+    events = [event("invoice.payment_failed__current_renewal"), event("charge.failed__stolen_card")]
+    (finding,) = renewals(findings(events))
+    assert not retry_promised(finding)
+    assert "hard_decline" in finding.signals and "decline:stolen_card" in finding.signals
+    assert finding.recommended_action.type == "send_invoice_link"
+    assert "evt_1ChStolen" in finding.evidence
+    assert finding.severity == "high"
+
+
+def test_blocked_do_not_retry_is_a_hard_decline(event, findings):
+    """outcome.type blocked / previously_declined_do_not_retry: Stripe will not try the card."""
+    events = [
+        event("invoice.payment_failed__current_renewal"),
+        event("charge.failed__blocked_do_not_retry"),
+    ]
+    (finding,) = renewals(findings(events))
+    assert "hard_decline" in finding.signals and not retry_promised(finding)
+
+
+def test_soft_decline_keeps_the_scheduled_retry(event, findings):
+    """insufficient_funds may pass later: the portal link and Stripe's next attempt stand."""
+    events = [
+        event("invoice.payment_failed__current_renewal"),
+        event("charge.failed__insufficient_funds"),
+    ]
+    (finding,) = renewals(findings(events))
+    assert retry_promised(finding)
+    assert finding.recommended_action.type == "send_portal_link"
+    assert "decline:insufficient_funds" in finding.signals
+
+
+def test_decline_code_of_an_expanded_payment_intent_is_read(payload, findings):
+    """Old shapes expand payment_intent: last_payment_error.decline_code is the decline."""
+    doc = payload("invoice.payment_failed__current_renewal")
+    doc["data"]["object"]["payment_intent"] = {
+        "id": "pi_Renewal",
+        "object": "payment_intent",
+        "status": "requires_payment_method",
+        "last_payment_error": {"code": "card_declined", "decline_code": "lost_card"},
+    }
+    (finding,) = renewals(findings([parse_event(doc)]))
+    assert "decline:lost_card" in finding.signals and not retry_promised(finding)
+
+
+def test_unpaid_subscription_does_not_say_retries_continue(event, findings):
+    """An unpaid subscription's invoice is not retried: the customer pays it on the invoice."""
+    events = [
+        event("invoice.payment_failed__current_renewal"),
+        event("customer.subscription.updated__unpaid"),
+    ]
+    (finding,) = renewals(findings(events))
+    assert "unpaid" in finding.signals
+    assert not retry_promised(finding)
+    assert finding.recommended_action.type == "send_invoice_link"
+
+
+def test_unpaid_subscription_alone_does_not_say_retries_continue(event, findings):
+    """Without its invoice, an unpaid subscription still gets the pay-the-invoice advice."""
+    (finding,) = renewals(findings([event("customer.subscription.updated__unpaid")]))
+    steps = " ".join(finding.recommended_action.steps)
+    assert "retry schedule continue" not in steps
+    assert finding.recommended_action.type == "send_invoice_link"
+
+
+def test_uncollectible_invoice_keeps_the_case_open(event, findings):
+    """An uncollectible invoice is still owed (it can be paid or voided): the finding holds."""
+    events = [
+        event("invoice.payment_failed__current_renewal"),
+        event("invoice.marked_uncollectible__renewal"),
+    ]
+    (finding,) = renewals(findings(events))
+    assert finding.key == "failed_renewal:in_Renewal"
+    assert "uncollectible" in finding.signals
+    assert finding.recommended_action.type == "send_invoice_link"
+
+
+def test_payment_action_required_points_at_the_hosted_invoice(event, findings):
+    """3-D Secure on a renewal: authentication happens on the hosted invoice page, not a portal."""
+    (finding,) = renewals(findings([event("invoice.payment_action_required__renewal")]))
+    assert finding.recommended_action.type == "send_invoice_link"
+    assert "authentication_required" in finding.signals
+    assert "retries_exhausted" not in finding.signals
+    assert "3-D Secure" in finding.recommended_action.steps[0]
+
+
+def test_finalization_failed_opens_a_case(event, findings):
+    """invoice.finalization_failed leaves a draft Stripe cannot charge: a case names the cause."""
+    (finding,) = renewals(findings([event("invoice.finalization_failed__tax_location")]))
+    assert finding.key == "failed_renewal:in_Renewal"
+    assert "finalization_error:customer_tax_location_invalid" in finding.signals
+    assert finding.recommended_action.type == "contact_customer"
+
+
+def test_finalized_invoice_clears_the_finalization_case(event, payload, findings):
+    """Once the invoice is finalized (open, not yet attempted) the finalization case clears."""
+    finalized = payload("invoice.payment_failed__current_renewal")
+    finalized["id"], finalized["type"] = "evt_1InvFinalized", "invoice.finalized"
+    finalized["created"] += 86_400
+    finalized["data"]["object"].update(attempt_count=0, next_payment_attempt=None)
+    events = [event("invoice.finalization_failed__tax_location"), parse_event(finalized)]
+    assert renewals(findings(events)) == []

@@ -36,7 +36,8 @@ def trial_without_card(
 
 
 def paying_with_card(customer_id: str = "cus_C", exp: tuple[int, int] = (6, 2026)) -> list[str]:
-    """A customer paying monthly with a card that expires at the end of ``exp``."""
+    """A customer paying monthly with a card that expires at the end of ``exp``: the
+    subscription's default payment method, so it is the card renewals use."""
     card: dict[str, Any] = {
         "id": f"pm_{customer_id}",
         "object": "payment_method",
@@ -51,10 +52,11 @@ def paying_with_card(customer_id: str = "cus_C", exp: tuple[int, int] = (6, 2026
             "fingerprint": f"fp_{customer_id}",
         },
     }
+    sub = subscription(f"sub_{customer_id}", customer_id, created=T0)
+    sub["default_payment_method"] = card["id"]
     return [
         envelope(f"evt_{customer_id}_1", "customer.created",
                  customer(customer_id, f"{customer_id}@example.com", created=T0), T0),
-        envelope(f"evt_{customer_id}_2", "customer.subscription.created",
-                 subscription(f"sub_{customer_id}", customer_id, created=T0), T0),
+        envelope(f"evt_{customer_id}_2", "customer.subscription.created", sub, T0),
         envelope(f"evt_{customer_id}_3", "payment_method.attached", card, T0),
     ]  # fmt: skip

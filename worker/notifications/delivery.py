@@ -22,7 +22,7 @@ from worker import projection
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.notifications import email as email_channel
 from worker.notifications import outbox, recovery
-from worker.notifications.portal import PaymentLinks
+from worker.notifications.portal import HOSTED_INVOICE, PaymentLinks
 from worker.notifications.slack import (
     BotSender,
     SlackMessage,
@@ -292,7 +292,7 @@ def _prepare_email(
         return _Decision(
             CANCELLED, f"recovery email not sent: invoice {invoice.id} is {invoice.status}"
         )
-    if invoice.attempt_count > int(claim.payload.get("attempt_count", 0)):
+    if _superseded(invoice.attempt_count, claim.payload):
         return _Decision(
             CANCELLED,
             f"recovery email not sent: superseded by attempt "
@@ -312,7 +312,10 @@ def _prepare_email(
     if not address or not email_channel.valid_address(address):
         raise PermanentDeliveryError("the customer has no usable email address on file")
     link = channels.links.link_for(
-        kind=facts.kind, customer_id=case.customer_id, hosted_invoice_url=facts.hosted_invoice_url
+        kind=facts.kind,
+        customer_id=case.customer_id,
+        hosted_invoice_url=facts.hosted_invoice_url,
+        invoice_page=facts.pay_on_invoice_page,
     )
     context = {
         "first_name": facts.first_name,
@@ -322,6 +325,8 @@ def _prepare_email(
         if facts.card_brand and facts.card_last4
         else None,
         "link": link.url,
+        "pay_invoice": link.source == HOSTED_INVOICE,
+        "authenticate": facts.authenticate,
         "next_attempt": _day(facts.next_payment_attempt),
         "sender_name": email_channel.sender_name(channels.email_from),
     }
@@ -336,6 +341,15 @@ def _prepare_email(
         ),
         email=message,
     )
+
+
+def _superseded(attempt_count: int, payload: dict[str, Any]) -> bool:
+    """A newer dunning step of the same invoice is due: this email is out of date. Rows
+    planned before the cadence existed carry only their attempt count."""
+    if "email_index" in payload:
+        due = payload.get("next_email_attempt")
+        return due is not None and attempt_count >= int(due)
+    return attempt_count > int(payload.get("attempt_count", 0))
 
 
 def _day(ts: int | None) -> str | None:

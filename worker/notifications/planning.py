@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.findings import SEVERITY_RANK
-from worker.notifications import outbox, recovery
+from worker.notifications import dunning, outbox, recovery
 from worker.notifications.slack import alert_text
 from worker.pii import mask_email
+from worker.settings import DunningSettings
 from worker.store.tables import CaseRow, OutboxRow
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ log = structlog.get_logger()
 
 CASE_ALERT, DUPLICATE_CHARGE, RECOVERY_EMAIL = "case_alert", "duplicate_charge", "recovery_email"
 OPENED, UPDATED, REOPENED, AUTO_RESOLVED = "opened", "updated", "reopened", "auto_resolved"
+#: At most one recovery email per customer in this window, whatever the cases.
+EMAIL_QUIET_PERIOD = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class NotifyPolicy:
     slack: bool = False
     email: bool = False
     slack_min_severity: str = "medium"
+    dunning: DunningSettings = field(default_factory=DunningSettings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotifyPolicy:
@@ -48,6 +52,7 @@ class NotifyPolicy:
             slack=bool(settings.slack_webhook_url or settings.slack_bot_token),
             email=bool(settings.smtp_url and settings.email_from),
             slack_min_severity=settings.slack_min_severity,
+            dunning=settings.dunning,
         )
 
 
@@ -127,27 +132,55 @@ def _plan_email(
     now: datetime,
     policy: NotifyPolicy,
 ) -> list[int]:
+    """One email per dunning step of the invoice (``dunning``), at most one per customer a day,
+    none at all when Stripe's own failed-payment emails are on."""
     if finding["kind"] not in recovery.RECOVERY_KINDS:
         return []
     facts = recovery.describe(finding, snapshot)
     if facts is None:
         log.info("recovery_email_not_planned", case_id=item.case.id, reason="no_unpaid_invoice")
         return []
+    index = dunning.email_index(facts.attempt_count, policy.dunning)
+    if index == 0:
+        return []  # not attempted yet (e.g. an uncollectible invoice nobody tried)
+    key = f"case:{item.case.id}:email:{RECOVERY_EMAIL}:{facts.invoice_id}:step{index}"
+    payload = {
+        "kind": facts.kind,
+        "customer_id": facts.customer_id,
+        "attempt_count": facts.attempt_count,
+        "email_index": index,
+        "next_email_attempt": dunning.next_threshold(index, policy.dunning),
+        "event_id": item.event_id,
+    }
+    if policy.dunning.stripe_sends_emails:
+        return _insert(
+            session,
+            item.case,
+            key=key,
+            channel=outbox.EMAIL,
+            reason=RECOVERY_EMAIL,
+            invoice_id=facts.invoice_id,
+            payload=payload,
+            configured=False,
+            would_send=(
+                f"recovery email for invoice {facts.invoice_id} left to Stripe: its own "
+                "failed-payment emails are on (STRIPE_FAILED_PAYMENT_EMAILS)"
+            ),
+            now=now,
+        )
+    if _emailed_recently(session, item.case.customer_id, now):
+        log.info("recovery_email_not_planned", case_id=item.case.id, reason="quiet_period")
+        return []
     invoice = snapshot.invoice(facts.invoice_id)
     address = mask_email(recovery.recipient(snapshot, facts.customer_id, invoice))
     return _insert(
         session,
         item.case,
-        key=f"case:{item.case.id}:email:{RECOVERY_EMAIL}:{facts.invoice_id}:{facts.attempt_count}",
+        key=key,
         channel=outbox.EMAIL,
         reason=RECOVERY_EMAIL,
         invoice_id=facts.invoice_id,
-        payload={
-            "kind": facts.kind,
-            "customer_id": facts.customer_id,
-            "attempt_count": facts.attempt_count,
-            "event_id": item.event_id,
-        },
+        payload=payload,
         configured=policy.email,
         would_send=(
             f"would have sent a recovery email to {address or '(no address on file)'} for "
@@ -156,6 +189,22 @@ def _plan_email(
         ),
         now=now,
     )
+
+
+def _emailed_recently(session: Session, customer_id: str, now: datetime) -> bool:
+    """True when this customer has a recovery email planned, sending or sent in the last day."""
+    found = session.scalars(
+        select(OutboxRow.id)
+        .join(CaseRow, CaseRow.id == OutboxRow.case_id)
+        .where(
+            CaseRow.customer_id == customer_id,
+            OutboxRow.channel == outbox.EMAIL,
+            OutboxRow.status.in_([outbox.PENDING, outbox.SENDING, outbox.SENT]),
+            OutboxRow.created_at > now - EMAIL_QUIET_PERIOD,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def _insert(

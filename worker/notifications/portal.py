@@ -37,11 +37,20 @@ class PaymentLinks:
     return_url: str | None = None
 
     def link_for(
-        self, *, kind: str, customer_id: str, hosted_invoice_url: str | None
+        self,
+        *,
+        kind: str,
+        customer_id: str,
+        hosted_invoice_url: str | None,
+        invoice_page: bool = False,
     ) -> PaymentLink:
-        """A failed renewal gets the portal (to change the card); a checkout that never
-        finished gets its invoice page (the only place its first payment can complete)."""
-        if kind == "failed_renewal" and self.api_key:
+        """A failed renewal Stripe will retry gets the portal (to change the card first).
+        ``invoice_page`` — 3-D Secure, a hard decline, retries over — gets the hosted invoice
+        page: authentication and paying an open invoice happen there, and a new card in the
+        portal would not pay it (support.stripe.com, "Completing a next action for
+        PaymentIntents created with one-off invoices": the hosted_invoice_url of
+        invoice.payment_action_required is where the customer completes the payment)."""
+        if kind == "failed_renewal" and self.api_key and not invoice_page:
             url = self._portal_session(customer_id)
             if url:
                 return PaymentLink(url, PORTAL)

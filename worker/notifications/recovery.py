@@ -9,16 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rules.declines import failed_charge_of
 from rules.formatting import format_money
 
 if TYPE_CHECKING:
     from rules import BillingSnapshot
-    from rules.model import Charge, Invoice
+    from rules.model import Invoice
 
-#: Finding kinds that send the customer a recovery email.
-RECOVERY_KINDS = frozenset({"failed_renewal", "incomplete_checkout"})
-#: Invoice states in which nothing is owed any more: a pending email is cancelled.
-SETTLED_INVOICE_STATUSES = frozenset({"paid", "void", "uncollectible"})
+#: Finding kinds that send the customer a recovery email. A first payment that never
+#: completed is not one of them: Stripe expires an incomplete subscription after 23 hours and
+#: voids its invoice, so there is nothing left to pay (the case asks for a fresh checkout).
+RECOVERY_KINDS = frozenset({"failed_renewal"})
+#: Invoice states in which nothing is owed any more: a pending email is cancelled. An
+#: ``uncollectible`` invoice is not one: it is written off but can still be paid
+#: ("How invoicing works", https://docs.stripe.com/invoicing/overview).
+SETTLED_INVOICE_STATUSES = frozenset({"paid", "void"})
+#: The finding's action when the customer must pay on the invoice page itself (3-D Secure,
+#: a hard decline, retries over, send_invoice): updating the card alone would not pay it.
+INVOICE_LINK_ACTION = "send_invoice_link"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class Recovery:
     hosted_invoice_url: str | None
     next_payment_attempt: int | None
     first_name: str | None
+    pay_on_invoice_page: bool = False
+    authenticate: bool = False
 
 
 def recovery_invoice(finding: dict[str, Any], snapshot: BillingSnapshot) -> Invoice | None:
@@ -72,7 +82,8 @@ def describe(finding: dict[str, Any], snapshot: BillingSnapshot) -> Recovery | N
     customer_id = finding["customer_id"]
     customer = snapshot.customer(customer_id)
     name = (customer.name if customer else None) or invoice.customer_name
-    charge = _charge_of(snapshot, invoice)
+    charge = failed_charge_of(snapshot, invoice)
+    on_invoice_page = finding["recommended_action"]["type"] == INVOICE_LINK_ACTION
     return Recovery(
         kind=finding["kind"],
         customer_id=customer_id,
@@ -83,33 +94,10 @@ def describe(finding: dict[str, Any], snapshot: BillingSnapshot) -> Recovery | N
         card_brand=(charge.card_brand or None) if charge else None,
         card_last4=(charge.card_last4 or None) if charge else None,
         hosted_invoice_url=invoice.hosted_invoice_url,
-        next_payment_attempt=invoice.next_payment_attempt,
+        next_payment_attempt=None if on_invoice_page else invoice.next_payment_attempt,
         first_name=(name or "").split(" ")[0] or None,
-    )
-
-
-def _charge_of(snapshot: BillingSnapshot, invoice: Invoice) -> Charge | None:
-    """The invoice's charge: linked by id or payment intent (current API charges name no
-    invoice), else the customer's latest failed charge of that amount since the invoice."""
-    linked = snapshot.charge(invoice.charge_id)
-    if linked is not None:
-        return linked
-    charges = sorted(snapshot.charges, key=lambda c: (c.created or 0, c.id), reverse=True)
-    for charge in charges:
-        if charge.invoice_id == invoice.id or (
-            invoice.payment_intent_id and charge.payment_intent_id == invoice.payment_intent_id
-        ):
-            return charge
-    return next(
-        (
-            c
-            for c in charges
-            if c.customer_id == invoice.customer_id
-            and c.status == "failed"
-            and c.amount == invoice.amount_due
-            and (c.created or 0) >= (invoice.created or 0)
-        ),
-        None,
+        pay_on_invoice_page=on_invoice_page,
+        authenticate=on_invoice_page and invoice.requires_action,
     )
 
 
