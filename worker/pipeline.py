@@ -23,6 +23,7 @@ from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
 from worker.store.db import read_session, write_session
 from worker.stripe_api import SubscriptionRefresher
+from worker.sync.unseen import with_unseen
 
 log = structlog.get_logger()
 
@@ -87,6 +88,8 @@ def process_event(
         return Outcome(event_id=event.id, status="duplicate")
 
     records = records_from_event(event)
+    if refresher is not None:  # a dispute on a charge never seen: fetch it once, before locks
+        records = with_unseen(engine, refresher, records, int(clock().timestamp()))
     with read_session(engine) as session:  # who is this about? (read before locking)
         hints = [projection.resolve_customer(session, record) for record in records]
         person = projection.find_person(

@@ -27,6 +27,8 @@ MAX_CUSTOMERS_PER_REFRESH = 10
 REFRESH_EVENT_PREFIXES = ("customer.subscription.", "checkout.session.", "invoice.")
 #: Event ids of refreshed snapshots start with this, so evidence says where it came from.
 API_EVIDENCE_PREFIX = "api_"
+#: The event type a fetched subscription is projected as.
+SUBSCRIPTION_EVENT = "customer.subscription.updated"
 
 
 def stripe_client(
@@ -76,21 +78,27 @@ class SubscriptionRefresher:
                 )
                 continue
             for subscription in page.data:
-                records.extend(_as_records(subscription.to_dict(), fetched_at))
+                records.extend(
+                    fetched_records(SUBSCRIPTION_EVENT, subscription.to_dict(), fetched_at)
+                )
         return records
 
 
-def _as_records(subscription: dict[str, Any], fetched_at: int) -> tuple[ObjectRecord, ...]:
-    """A fetched subscription through the same parser as a webhook's."""
+def fetched_records(
+    event_type: str, obj: dict[str, Any], fetched_at: int
+) -> tuple[ObjectRecord, ...]:
+    """An object fetched from the API, through the same parser as a webhook's: wrapped as an
+    event of ``event_type`` created at the fetch time, so it outranks every event created
+    before the fetch and yields to every event created after it (``rules.supersedes``)."""
     event = parse_event(
         {
-            "id": f"{API_EVIDENCE_PREFIX}{subscription['id']}_{fetched_at}",
+            "id": f"{API_EVIDENCE_PREFIX}{obj['id']}_{fetched_at}",
             "object": "event",
-            "type": "customer.subscription.updated",
+            "type": event_type,
             "created": fetched_at,
-            "livemode": bool(subscription.get("livemode")),
+            "livemode": bool(obj.get("livemode")),
             "api_version": None,
-            "data": {"object": subscription},
+            "data": {"object": obj},
         }
     )
     return records_from_event(event)

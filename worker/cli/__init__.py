@@ -3,7 +3,14 @@
 ``main`` is the click group (``worker.cli.app``); each module registers its commands on it.
 """
 
-from worker.cli import clock, intake, notifications, operator, processes  # noqa: F401 - registers
+from worker.cli import (  # noqa: F401 - registers
+    clock,
+    intake,
+    notifications,
+    operator,
+    processes,
+    sync,
+)
 from worker.cli.app import main
 
 __all__ = ["main"]

@@ -132,3 +132,28 @@ class ClockLeaseRow(Base):
     holder: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[int] = mapped_column(BigInteger)  # Unix seconds; free once past
     runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncCursorRow(Base):
+    """Where a ``sync`` (one row per object kind) or ``backfill`` (kind ``events``) stands, so
+    an interrupted run continues from its last committed page."""
+
+    __tablename__ = "sync_cursors"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    since: Mapped[int] = mapped_column(BigInteger)  # the run's window start (Unix seconds)
+    cursor: Mapped[str | None] = mapped_column(String(255))  # last id listed (events: created)
+    listed: Mapped[bool] = mapped_column(Boolean, default=False)  # every page applied
+    objects: Mapped[int] = mapped_column(Integer, default=0)  # objects applied this run
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SyncPendingRow(Base):
+    """A customer a sync touched and has not evaluated yet (kept across an interruption)."""
+
+    __tablename__ = "sync_pending"
+
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
