@@ -46,13 +46,14 @@ def unseen_links(session: Session, records: Iterable[ObjectRecord]) -> list[tupl
                 wanted[(link.linked_type, linked_id)] = link
     if not wanted:
         return []
-    known = set(
-        session.execute(
+    known = {
+        (row.object_type, row.object_id)
+        for row in session.execute(
             select(ObjectRow.object_type, ObjectRow.object_id).where(
                 ObjectRow.object_id.in_([object_id for _type, object_id in wanted])
             )
-        ).tuples()
-    )
+        )
+    }
     return [(link, key[1]) for key, link in sorted(wanted.items()) if key not in known]
 
 
