@@ -19,12 +19,11 @@ from rules import (
     BillingEvent,
     ObjectRecord,
     RulesConfig,
-    evaluate,
     record_from_json,
     record_to_json,
 )
 from worker import projection
-from worker.cases import sync_cases
+from worker.clock.evaluation import evaluate_person
 from worker.pipeline import Clock, utc_now
 from worker.store.db import read_session, write_session
 from worker.store.tables import ObjectRow
@@ -293,11 +292,16 @@ def _evaluate_pending(
             with write_session(engine, lock_keys=person.lock_keys) as session:
                 person = projection.find_person(session, person.customer_ids, person.emails)
                 now = clock()
-                at = int(now.timestamp())
-                snapshot = projection.load_snapshot(session, person)
-                event = sync_event(at)
-                findings = evaluate(snapshot, event, at, config)
-                synced = sync_cases(session, person, snapshot, findings, event, now, notify=None)
+                done = evaluate_person(
+                    session,
+                    person,
+                    sync_event(int(now.timestamp())),
+                    at=int(now.timestamp()),
+                    now=now,
+                    config=config,
+                    notify=None,
+                )
+                synced = done.synced
                 cursors.clear_pending(session, [customer_id, *person.customer_ids])
             summary.people += 1
             summary.opened += synced.opened
