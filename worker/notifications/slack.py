@@ -3,6 +3,11 @@
 A message says what an operator needs to act (kind, classification, masked customer, money
 at stake, recommended action, case id) and nothing that must not leave billing-ops: no email
 address, no card data, no secret. Every text goes through ``worker.pii.scrub_text`` last.
+
+Every value printed into a message is escaped first (``slack_escape``): Slack parses ``&``,
+``<`` and ``>`` as control characters in every text object, so an id or a name carrying
+``<!channel>`` or ``<https://evil.example|x>`` would otherwise ping a channel or show a link
+(https://api.slack.com/reference/surfaces/formatting, "Escaping text").
 """
 
 from __future__ import annotations
@@ -55,12 +60,17 @@ KIND_LABELS = {
 }
 
 
+def slack_escape(text: str) -> str:
+    """Slack's three control characters as the entities Slack documents (``&`` first)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _slack_escape(value: Any) -> Any:
-    """Slack mrkdwn control characters, escaped in every value a template prints."""
+    """Template ``finalize``: every value a template prints is escaped."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return slack_escape(value)
     return value
 
 
@@ -100,7 +110,7 @@ def masked_customer(finding: dict[str, Any]) -> str:
 
 
 def alert_text(case_id: int, reason: str, finding: dict[str, Any]) -> str:
-    """The one-line summary: notification fallback text and the "would have sent" note."""
+    """The one-line summary: the "would have sent" note (the fallback text escapes it)."""
     impact = finding.get("revenue_impact") or {}
     at_stake = format_money(impact.get("amount_minor") or 0, impact.get("currency"))
     kind = KIND_LABELS.get(finding["kind"], _label(finding["kind"]))
@@ -141,7 +151,7 @@ def render_alert(
     }
     template = "duplicate_charge.md.j2" if reason == "duplicate_charge" else "case_alert.md.j2"
     body = scrub_text(_env.get_template(template).render(**context).strip())
-    title = (
+    title = slack_escape(
         f"Duplicate charge — case #{case_id}"
         if reason == "duplicate_charge"
         else (f"{kind} — case #{case_id}")
@@ -150,17 +160,19 @@ def render_alert(
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}},
     ]
-    footer = f"case #{case_id} · {scrub_text(finding.get('key') or '')}"
+    key = slack_escape(scrub_text(finding.get("key") or ""))
+    footer = f"case #{case_id} · {key}"
     if public_base_url:
         url = f"{public_base_url}/api/cases/{case_id}"
-        footer = f"<{url}|case #{case_id}> · {scrub_text(finding.get('key') or '')}"
+        footer = f"<{url}|case #{case_id}> · {key}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
-    return SlackMessage(text=alert_text(case_id, reason, finding), blocks=tuple(blocks))
+    text = slack_escape(alert_text(case_id, reason, finding))
+    return SlackMessage(text=text, blocks=tuple(blocks))
 
 
 def plain_message(text: str) -> SlackMessage:
     """A pre-formatted text (the digest) as one code block."""
-    body = scrub_text(text)
+    body = slack_escape(scrub_text(text))
     return SlackMessage(
         text=body.splitlines()[0] if body else "billing-ops",
         blocks=({"type": "section", "text": {"type": "mrkdwn", "text": f"```{body[:2900]}```"}},),
