@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import dramatiq
 import redis
+import structlog
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
@@ -75,13 +76,18 @@ def build_broker(url: str, *, edge: bool, middleware: list | None = None) -> Red
 
 
 def event_message(body: str) -> dramatiq.Message:
-    """The message the edge enqueues: the raw, verified event JSON for ``process_event``."""
+    """The message the edge enqueues: the raw, verified event JSON for ``process_event``.
+
+    The request id bound at the edge rides along in the options, so the worker's log lines
+    for this event carry the same ``request_id`` as the web's (``worker.middleware``).
+    """
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
     return dramatiq.Message(
         queue_name=EVENTS_QUEUE,
         actor_name=PROCESS_EVENT_ACTOR,
         args=(body,),
         kwargs={},
-        options={},
+        options={"request_id": request_id} if request_id else {},
     )
 
 

@@ -10,13 +10,17 @@ from dramatiq.broker import MessageProxy
 
 
 class LogContext(dramatiq.Middleware):
-    """Bind the message id and actor to the log context for the life of one message."""
+    """Bind the message id, the actor and the web request's id (when the edge sent one) to
+    the log context for the life of one message: web and worker lines share ``request_id``."""
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             message_id=message.message_id, actor=message.actor_name
         )
+        request_id = message.options.get("request_id")
+        if isinstance(request_id, str):
+            structlog.contextvars.bind_contextvars(request_id=request_id)
 
     def after_process_message(
         self,
