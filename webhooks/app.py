@@ -44,6 +44,14 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Flask
             request_id=given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
         )
 
+    @app.after_request
+    def tell_request_id(response: Response) -> Response:
+        """The id in the answer: the caller, gunicorn's access line and the worker share it."""
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+        return response
+
     @app.teardown_request
     def clear_request_context(_error: BaseException | None) -> None:
         structlog.contextvars.clear_contextvars()

@@ -42,3 +42,20 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+#: gunicorn's own lines (its error log, and one ``http_request`` line per request: method,
+#: path without the query string, status, bytes, milliseconds, request id) through the same
+#: handler as every billing-ops log line: one JSON format, the redaction processor, the line
+#: cap (``worker.logs.stdlib_handler``, imported when gunicorn applies this configuration).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "WARNING", "handlers": ["billing_ops"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+    },
+    "handlers": {"billing_ops": {"()": "worker.logs.stdlib_handler"}},
+    "formatters": {},
+}

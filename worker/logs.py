@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from worker.pii import REDACTED, scrub_text
+from worker.pii import REDACTED, scrub_capped
 
 #: Keys whose values are secret whatever they look like.
 SECRET_KEYS = frozenset(
@@ -51,27 +51,15 @@ MAX_LINE_BYTES = 4000
 #: Longest string value kept in a log line (a traceback keeps its last ``MAX_EXCEPTION_CHARS``).
 MAX_VALUE_CHARS = 1000
 MAX_EXCEPTION_CHARS = 2500
-#: Text scrubbed past a cap, so that a card or key straddling it is still recognised whole.
-SCRUB_MARGIN = 256
 #: Noisy libraries: Alembic announces its context and plugins on every start.
 LOGGER_LEVELS = {"alembic": logging.WARNING, "dramatiq": logging.INFO}
-
-
-def _cap(value: str, limit: int, *, keep_tail: bool = False) -> str:
-    """``value`` scrubbed and cut to ``limit`` characters; redaction sees only a bounded slice."""
-    if len(value) <= limit:
-        return scrub_text(value)
-    dropped = len(value) - limit
-    if keep_tail:
-        return f"[{dropped} chars cut]…" + scrub_text(value[-(limit + SCRUB_MARGIN) :])[-limit:]
-    return scrub_text(value[: limit + SCRUB_MARGIN])[:limit] + f"…[{dropped} chars cut]"
 
 
 def _scrub(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         if key == "exception":
-            return _cap(value, MAX_EXCEPTION_CHARS, keep_tail=True)
-        return _cap(value, MAX_VALUE_CHARS)
+            return scrub_capped(value, MAX_EXCEPTION_CHARS, keep_tail=True)
+        return scrub_capped(value, MAX_VALUE_CHARS)
     if isinstance(value, Mapping):
         return {str(k): _scrub_item(str(k), item) for k, item in value.items()}
     if isinstance(value, list | tuple):
@@ -231,7 +219,7 @@ def _access_fields(atoms: Mapping[str, Any]) -> dict[str, Any]:
     fields = {
         "method": atoms["m"],
         "path": atoms["U"],
-        "status": atoms["s"],
+        "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
         "bytes": atoms["B"],
         "duration_ms": atoms["M"],
         "remote": atoms["h"],
@@ -278,9 +266,12 @@ def _processors(log_format: str, stream: TextIO) -> tuple[list[Any], list[Any]]:
     return context, tail
 
 
-def stdlib_handler(log_format: str = "auto", stream: TextIO | None = None) -> LineHandler:
-    """A handler rendering standard-library records like structlog's (``logconfig_dict``)."""
+def stdlib_handler(log_format: str | None = None, stream: TextIO | None = None) -> LineHandler:
+    """A handler rendering standard-library records like structlog's; gunicorn's
+    ``logconfig_dict`` builds it in the master, which has no settings: ``log_format`` then
+    comes from ``BILLING_OPS_LOG_FORMAT`` (validated by the ``web`` / ``serve`` command)."""
     stream = stream or sys.stderr
+    log_format = log_format or os.environ.get("BILLING_OPS_LOG_FORMAT") or "auto"
     context, tail = _processors(log_format, stream)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*context, _add_logger_name, _add_record_fields],
@@ -315,19 +306,3 @@ def configure_logging(
 def _is_test_capture(handler: logging.Handler) -> bool:
     """pytest's capture handlers stay (its ``caplog`` reads records from them)."""
     return type(handler).__module__.startswith("_pytest")
-
-
-def gunicorn_logconfig(log_format: str = "auto") -> dict[str, Any]:
-    """gunicorn's ``logconfig_dict``: its error and access loggers through ``stdlib_handler``."""
-    handler = {"()": "worker.logs.stdlib_handler", "log_format": log_format}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "root": {"level": "WARNING", "handlers": ["billing_ops"]},
-        "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
-        },
-        "handlers": {"billing_ops": handler},
-        "formatters": {},
-    }

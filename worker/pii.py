@@ -112,3 +112,18 @@ def scrub_text(text: str) -> str:
     if "@" in text:
         text = EMAIL_RE.sub(lambda m: mask_email(m.group(0)) or "", text)
     return text
+
+
+#: Text scrubbed past a cap, so that a card or key straddling it is still recognised whole.
+SCRUB_MARGIN = 256
+
+
+def scrub_capped(text: str, limit: int, *, keep_tail: bool = False) -> str:
+    """``text`` scrubbed and cut to ``limit`` characters (its end when ``keep_tail``, for a
+    traceback); only a bounded slice is ever scrubbed, whatever the length of ``text``."""
+    if len(text) <= limit:
+        return scrub_text(text)
+    dropped = len(text) - limit
+    if keep_tail:
+        return f"[{dropped} chars cut]…" + scrub_text(text[-(limit + SCRUB_MARGIN) :])[-limit:]
+    return scrub_text(text[: limit + SCRUB_MARGIN])[:limit] + f"…[{dropped} chars cut]"

@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,22 @@ def queued(redis_url: str):
     return lambda: client.hlen("dramatiq:events.msgs")
 
 
+@dataclass(frozen=True)
+class WebProcess:
+    url: str
+    log: Path  # its stdout and stderr
+
+
 @pytest.fixture(scope="module")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def web_server(web_process: WebProcess) -> str:
+    """The base URL of ``web_process``."""
+    return web_process.url
+
+
+@pytest.fixture(scope="module")
+def web_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess]:
     """``billing-ops web`` (real gunicorn, exactly as run in production) on a free port, one per
-    test module (it takes seconds to boot); yields its base URL once ``/healthz`` answers."""
+    test module (it takes seconds to boot), once ``/healthz`` answers."""
     tmp_path = tmp_path_factory.mktemp("web")
     port = free_port()
     env = dict(os.environ)
@@ -83,7 +96,7 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 process.kill()
                 pytest.fail("billing-ops web did not start:\n" + _tail(tmp_path / "web.log"))
             time.sleep(0.1)
-    yield url
+    yield WebProcess(url=url, log=tmp_path / "web.log")
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=20)

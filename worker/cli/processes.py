@@ -124,8 +124,11 @@ def web(bind: str, workers: int) -> None:
 @click.option("--threads", default=4, show_default=True, type=int)
 def worker(processes: int, threads: int) -> None:
     """The worker process tree (Dramatiq), restarted when it dies, with the stale-event sweeper."""
+    from worker.logs import configure_logging
+
     stop = StopRequest()
     settings = cli_settings()
+    configure_logging(settings.log_format)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
     supervisor = Supervisor([Child("worker", lambda: _spawn_worker(env, processes, threads))])
@@ -221,7 +224,7 @@ def _spawn_web(
 
 def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subprocess.Popen[bytes]:
     args = [
-        sys.executable, "-m", "dramatiq", "worker.entrypoint",
+        sys.executable, "-m", "worker.dramatiq_cli", "worker.entrypoint",
         "--processes", str(processes), "--threads", str(threads),
     ]  # fmt: skip
     return subprocess.Popen(args, env=env, start_new_session=True)

@@ -25,6 +25,7 @@ from worker.event_validation import (
     decode_json,
     storable_text,
 )
+from worker.pii import scrub_capped
 from worker.store.db import is_sqlite, read_session, write_session
 from worker.store.tables import EventRow
 
@@ -182,7 +183,7 @@ def record_failure(
             .where(EventRow.id == event_id, EventRow.status != PROCESSED)
             .values(
                 attempts=EventRow.attempts + 1,
-                last_error=error[:2000],
+                last_error=scrub_capped(error, 2000),
                 status=FAILED if final else RECEIVED,
                 updated_at=now,
             )
