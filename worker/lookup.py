@@ -1,7 +1,8 @@
 """The identity summary an operator asks for: who is this, what do they pay for, what is wrong.
 
 A query is an email, or a ``cus_``, ``sub_``, ``in_`` or ``ch_`` id. The answer covers the
-whole person: every customer record sharing the email.
+whole person: every customer record sharing the email. ``found`` is true only when the store
+knows something about the query (a ``cus_`` id is not taken on trust).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from rules.formatting import format_money
+from worker.event_validation import storable_text
 from worker.pii import mask_email
 from worker.projection import find_person, load_snapshot
 from worker.store.db import read_session
 from worker.store.tables import CaseRow, ObjectRow
 
 ID_PREFIXES = {"cus_": "customer", "sub_": "subscription", "in_": "invoice", "ch_": "charge"}
+#: The longest query worth asking: an email column holds 320 characters, ids 255.
+MAX_QUERY_LENGTH = 320
 
 
 class LookupQueryError(ValueError):
@@ -24,13 +28,28 @@ class LookupQueryError(ValueError):
 
 
 def _seed(session: Any, query: str) -> tuple[list[str], list[str]]:
+    """The customer ids and emails the query names, as far as the store knows them."""
     query = query.strip()
+    if not storable_text(query, MAX_QUERY_LENGTH):
+        raise LookupQueryError(
+            f"cannot look up that: at most {MAX_QUERY_LENGTH} characters, no NUL, valid UTF-8"
+        )
     if "@" in query:
         return [], [query.lower()]
     for prefix, object_type in ID_PREFIXES.items():
         if query.startswith(prefix):
             if object_type == "customer":
-                return [query], []
+                known = session.scalar(
+                    select(ObjectRow.object_id)
+                    .where(ObjectRow.customer_id == query)
+                    .union(
+                        select(ObjectRow.object_id).where(
+                            ObjectRow.object_type == "customer", ObjectRow.object_id == query
+                        )
+                    )
+                    .limit(1)
+                )
+                return ([query] if known else []), []
             customer = session.scalar(
                 select(ObjectRow.customer_id).where(
                     ObjectRow.object_type == object_type, ObjectRow.object_id == query
@@ -70,7 +89,7 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
     ]
     return {
         "query": query if reveal else (show(query) if "@" in query else query),
-        "found": bool(person.customer_ids or snapshot.subscriptions or snapshot.invoices),
+        "found": bool(person.customer_ids or snapshot.subscriptions or snapshot.invoices or cases),
         "customers": [
             {"id": c.id, "name": c.name, "email": show(c.email), "deleted": c.deleted}
             for c in sorted(snapshot.customers, key=lambda c: c.id)

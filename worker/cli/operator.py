@@ -132,9 +132,11 @@ def lookup(query: str, as_json: bool) -> None:
         raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps(doc, indent=2))
-        return
-    if not doc["found"]:
+    elif not doc["found"]:
         click.echo(f"nothing known about {doc['query']}")
+    if not doc["found"]:  # like grep: exit 1 when nothing matched
+        raise SystemExit(1)
+    if as_json:
         return
     for customer in doc["customers"]:
         click.echo(
