@@ -16,6 +16,7 @@ import time
 import redis
 import structlog
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from rules.errors import MalformedEventError
 from rules.events import BillingEvent
@@ -48,6 +49,27 @@ def _reject(code: str, status: int = 400, detail: str | None = None) -> tuple[Re
     return jsonify(error=code), status
 
 
+def _read_body(limit: int) -> bytes:
+    """The raw body; 413 past ``limit``.
+
+    With a Content-Length, ``MAX_CONTENT_LENGTH`` refuses an oversize body before reading it.
+    A chunked body has none: werkzeug would cut it at the limit without a word (and the cut
+    body then fails its signature, a misleading 400), so it is read here from the server's
+    terminated stream (gunicorn sets ``wsgi.input_terminated``), one byte past the limit."""
+    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=False)
+    stream = request.environ["wsgi.input"]
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(limit + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return bytes(data)
+
+
 def _validated(body: str) -> BillingEvent:
     """The event as a worker will parse it, or ``malformed_payload`` with the reason."""
     try:
@@ -60,7 +82,7 @@ def _validated(body: str) -> BillingEvent:
 def receive_stripe_event() -> Response | tuple[Response, int]:
     WEBHOOKS_RECEIVED.inc()
     settings = current_app.config["SETTINGS"]
-    raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH refuses an oversize body first
+    raw = _read_body(settings.max_body_bytes)
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
