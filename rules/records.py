@@ -8,7 +8,7 @@ the winner does not depend on arrival order, and a redelivery (same version) cha
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
 
 from rules.errors import MalformedRecordError
@@ -99,6 +99,19 @@ def supersedes(new: ObjectRecord, old: ObjectRecord | None) -> bool:
 def _comparable(version: Version) -> tuple[tuple[int, int | str], ...]:
     """Versions compare element-wise; tagging by type keeps a malformed mix from raising."""
     return tuple((0, v) if isinstance(v, int) else (1, str(v)) for v in version)
+
+
+#: How far past its receipt an event's ``created`` is believed when ordering snapshots. Stripe
+#: stamps an event before sending it, so a time further ahead than clock skew is not a real
+#: one, and left alone it would win the total order forever (a later real cancellation lost).
+MAX_CREATED_AHEAD_SECONDS = 300
+
+
+def trusted_event_time(event: BillingEvent, received_at: int) -> BillingEvent:
+    """``event`` with ``created`` clamped to ``received_at + MAX_CREATED_AHEAD_SECONDS``;
+    unchanged (the same object) when it is not that far ahead."""
+    limit = received_at + MAX_CREATED_AHEAD_SECONDS
+    return event if event.created <= limit else replace(event, created=limit)
 
 
 def _version(event: BillingEvent, completeness: int, *ranks: int) -> Version:
@@ -497,4 +510,5 @@ __all__ = [
     "record_to_json",
     "records_from_event",
     "supersedes",
+    "trusted_event_time",
 ]

@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 
 from rules import RulesConfig, records_from_event
 from rules.errors import MalformedEventError
+from rules.events import BillingEvent
+from rules.records import trusted_event_time
 from worker import projection
 from worker.clock.evaluation import evaluate_person
 from worker.event_validation import short_detail, validate_event
@@ -86,6 +88,7 @@ def process_event(
     if status == event_log.PROCESSED:
         log.info("event_duplicate")
         return Outcome(event_id=event.id, status="duplicate")
+    event = _trusted(event, clock())
 
     records = records_from_event(event)
     if refresher is not None:  # a dispute on a charge never seen: fetch it once, before locks
@@ -146,6 +149,15 @@ def process_event(
         cases_resolved=synced.resolved,
         outbox_ids=synced.outbox,
     )
+
+
+def _trusted(event: BillingEvent, received: datetime) -> BillingEvent:
+    """The event as the order and the rules may believe it: ``created`` no further ahead of
+    its receipt than clock skew (``rules.records.trusted_event_time``); said in the log."""
+    trusted = trusted_event_time(event, int(received.timestamp()))
+    if trusted is not event:
+        log.warning("event_created_in_future", created=event.created, trusted=trusted.created)
+    return trusted
 
 
 def event_id_of(body: str) -> str:

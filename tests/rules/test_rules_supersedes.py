@@ -81,3 +81,16 @@ def test_scenario_fold_independent_of_arrival(scenario_name, scenario):
     """Every scenario folds to the same projection forwards and backwards."""
     events = scenario(scenario_name)
     assert fold(events) == fold(list(reversed(events)))
+
+
+def test_future_created_is_trusted_only_up_to_receipt_plus_skew(payload):
+    """An event dated far past its receipt orders as if sent at receipt + 300 s; a normal
+    event is left as it is."""
+    from rules.records import MAX_CREATED_AHEAD_SECONDS, trusted_event_time
+
+    event = parse_event(payload("invoice.payment_failed__current_renewal"))
+    assert trusted_event_time(event, event.created) is event
+    future = parse_event({**payload("invoice.payment_failed__current_renewal"), "created": 2**37})
+    clamped = trusted_event_time(future, 1_764_000_000)
+    assert clamped.created == 1_764_000_000 + MAX_CREATED_AHEAD_SECONDS
+    assert (clamped.id, clamped.object) == (future.id, future.object)
