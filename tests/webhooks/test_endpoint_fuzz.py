@@ -54,7 +54,10 @@ def unsigned_headers(draw: st.DrawFn, body: bytes) -> str | None:
         HEADER_TEXT,
         st.builds(lambda t: f"t={t}", st.one_of(st.integers(), HEADER_TEXT, st.just(now))),
         st.builds(lambda t: f"t ={t}", st.one_of(st.integers(), st.just(now))),
-        st.builds(lambda v: f"v1={v}", st.one_of(HEADER_TEXT, st.binary(min_size=32, max_size=32).map(bytes.hex))),
+        st.builds(
+            lambda v: f"v1={v}",
+            st.one_of(HEADER_TEXT, st.binary(min_size=32, max_size=32).map(bytes.hex)),
+        ),
         st.just(sign(body, secret="whsec_not_ours").split(",")[1]),
         st.just(sign(body, timestamp=now - 30 * 86400).split(",")[1]),  # signed at another time
     )
