@@ -13,7 +13,7 @@ from worker.settings import DunningSettings, load_settings
 def test_nothing_is_configured_by_default(tmp_path):
     """With no Slack or SMTP settings both channels are off and the threshold is medium."""
     policy = NotifyPolicy.from_settings(load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)}))
-    assert policy == NotifyPolicy(slack=False, email=False, slack_min_severity="medium")
+    assert policy == NotifyPolicy(channels=frozenset(), slack_min_severity="medium")
 
 
 @pytest.mark.parametrize(

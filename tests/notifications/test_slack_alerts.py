@@ -42,14 +42,14 @@ def test_duplicate_charge_alerts_slack_immediately(engine, channels, policy, sla
 
 def test_duplicate_charge_alerts_whatever_the_threshold(engine, channels, slack):
     """SLACK_MIN_SEVERITY=critical still lets a (high) duplicate charge through."""
-    strict = NotifyPolicy(slack=True, email=True, slack_min_severity="critical")
+    strict = NotifyPolicy(channels=frozenset({"slack", "email"}), slack_min_severity="critical")
     deliver_all(engine, run(engine, duplicate_charge_events(), strict), channels)
     assert len(slack.log) == 1
 
 
 def test_case_below_the_threshold_is_not_posted(engine, channels, slack, smtp):
     """A medium failed renewal with SLACK_MIN_SEVERITY=high gets its email but no Slack post."""
-    strict = NotifyPolicy(slack=True, email=True, slack_min_severity="high")
+    strict = NotifyPolicy(channels=frozenset({"slack", "email"}), slack_min_severity="high")
     deliver_all(engine, run(engine, failed_renewal_events(), strict), channels)
     assert slack.log == []
     assert len(smtp.inbox.messages) == 1

@@ -10,28 +10,21 @@ case timeline says so.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Engine
 
-from worker import projection
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
-from worker.notifications import email as email_channel
-from worker.notifications import outbox, recovery
-from worker.notifications.portal import HOSTED_INVOICE, PaymentLinks
-from worker.notifications.slack import (
-    BotSender,
-    SlackMessage,
-    SlackSender,
-    WebhookSender,
-    alert_text,
-    render_alert,
-)
-from worker.pii import mask_email, scrub_text
+from worker.notifications import channels as registry
+from worker.notifications import outbox
+from worker.notifications.channel import Outgoing, SendContext, Settle
+from worker.notifications.email import SmtpSender
+from worker.notifications.slack import SlackSender
+from worker.pii import scrub_text
 from worker.store.db import read_session
 from worker.store.tables import CaseRow
 
@@ -67,37 +60,35 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Channels:
-    """The configured adapters; None means the channel is off and rows are skipped."""
+    """Each registered channel's connection (``ChannelSpec.connect``); a channel missing here
+    is off and its rows are skipped."""
 
-    slack: SlackSender | None = None
-    email: email_channel.SmtpSender | None = None
-    email_from: str | None = None
-    links: PaymentLinks = field(default_factory=PaymentLinks)
-    public_base_url: str | None = None
+    connections: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Channels:
-        slack: SlackSender | None = None
-        if settings.slack_webhook_url:
-            slack = WebhookSender(settings.slack_webhook_url)
-        elif settings.slack_bot_token and settings.slack_channel:
-            slack = BotSender(
-                settings.slack_bot_token, settings.slack_channel, api_base=settings.slack_api_base
-            )
-        sender = None
-        if settings.smtp_url and settings.email_from:
-            sender = email_channel.SmtpSender(email_channel.SmtpConfig.from_url(settings.smtp_url))
         return cls(
-            slack=slack,
-            email=sender,
-            email_from=settings.email_from,
-            links=PaymentLinks(
-                api_key=settings.stripe_api_key,
-                api_base=settings.stripe_api_base,
-                return_url=settings.portal_return_url,
-            ),
-            public_base_url=settings.public_base_url,
+            {
+                spec.name: connection
+                for spec in registry.CHANNELS
+                if (connection := spec.connect(settings)) is not None
+            }
         )
+
+    def connection(self, channel: str) -> Any | None:
+        return self.connections.get(channel)
+
+    @property
+    def slack(self) -> SlackSender | None:
+        """The Slack sender, for messages that are not case alerts (the digest)."""
+        connection = self.connection(outbox.SLACK)
+        return connection.sender if connection is not None else None
+
+    @property
+    def email(self) -> SmtpSender | None:
+        """The SMTP sender, for emails that are not recovery emails (the digest)."""
+        connection = self.connection(outbox.EMAIL)
+        return connection.sender if connection is not None else None
 
 
 @dataclass(frozen=True)
@@ -107,24 +98,6 @@ class DeliveryResult:
     outbox_id: int
     status: str  # sent|failed|cancelled|skipped|retry|busy|done|not_due|missing
     retry_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class _Decision:
-    """Settle without sending (cancelled / skipped / failed) with a timeline note."""
-
-    status: str
-    note: str
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class _Send:
-    """Everything needed to send, prepared from the store before any network call."""
-
-    describe: str  # for the timeline: what was sent, to whom (masked)
-    slack: SlackMessage | None = None
-    email: EmailMessage | None = None
 
 
 def deliver(
@@ -148,7 +121,7 @@ def deliver(
                 engine,
                 claim,
                 now,
-                _Decision(
+                Settle(
                     FAILED,
                     f"{_what(claim)} not sent: gave up after {retry.max_attempts} attempts",
                     "attempts exhausted",
@@ -156,20 +129,22 @@ def deliver(
             )
         try:
             prepared = _prepare(engine, claim, channels)
-            if isinstance(prepared, _Decision):
+            if isinstance(prepared, Settle):
                 return _settle(engine, claim, now, prepared)
-            _send(prepared, channels)
+            registry.BY_NAME[claim.channel].send(
+                channels.connection(claim.channel), prepared.message
+            )
         except PermanentDeliveryError as error:
             reason = scrub_text(str(error))
             return _settle(
                 engine,
                 claim,
                 now,
-                _Decision(FAILED, f"{_what(claim)} failed permanently: {reason}", reason),
+                Settle(FAILED, f"{_what(claim)} failed permanently: {reason}", reason),
             )
         except TransientDeliveryError as error:
             return _retry_later(engine, claim, now, retry, error)
-        return _settle(engine, claim, now, _Decision(SENT, prepared.describe))
+        return _settle(engine, claim, now, Settle(SENT, prepared.describe))
     finally:
         structlog.contextvars.unbind_contextvars("outbox_id", "case_id")
 
@@ -186,9 +161,7 @@ def _unclaimed(engine: Engine, outbox_id: int) -> DeliveryResult:
     return DeliveryResult(outbox_id, NOT_DUE)
 
 
-def _settle(
-    engine: Engine, claim: outbox.Claim, now: datetime, decision: _Decision
-) -> DeliveryResult:
+def _settle(engine: Engine, claim: outbox.Claim, now: datetime, decision: Settle) -> DeliveryResult:
     kept = outbox.finish(
         engine, claim, decision.status, now, note=decision.note, error=decision.error
     )
@@ -221,7 +194,7 @@ def _retry_later(
             engine,
             claim,
             now,
-            _Decision(
+            Settle(
                 FAILED, f"{_what(claim)} failed after {claim.attempts} attempts: {reason}", reason
             ),
         )
@@ -240,129 +213,22 @@ def _retry_later(
 
 
 def _what(claim: outbox.Claim) -> str:
-    return "Slack alert" if claim.channel == outbox.SLACK else "recovery email"
+    spec = registry.BY_NAME.get(claim.channel)
+    return spec.label if spec is not None else f"{claim.channel} notification"
 
 
 # --- preparing: the send-time view of the store -------------------------------------
 
 
-def _prepare(engine: Engine, claim: outbox.Claim, channels: Channels) -> _Send | _Decision:
+def _prepare(engine: Engine, claim: outbox.Claim, channels: Channels) -> Outgoing | Settle:
+    """The channel's send-time view of the store: what to send now, or why not."""
+    spec = registry.BY_NAME.get(claim.channel)
+    if spec is None:
+        return Settle(FAILED, f"notification not sent: no channel {claim.channel!r}", "no channel")
     with read_session(engine) as session:
         case = session.get(CaseRow, claim.case_id)
         if case is None:
-            return _Decision(CANCELLED, "notification not sent: the case is gone")
-        finding = _finding(case)
-        if claim.channel == outbox.SLACK:
-            return _prepare_slack(claim, case, finding, channels)
-        person = projection.find_person(session, [case.customer_id], [])
-        snapshot = projection.load_snapshot(session, person)
-    return _prepare_email(claim, case, finding, snapshot, channels)
-
-
-def _finding(case: CaseRow) -> dict[str, Any]:
-    return json.loads(case.finding)
-
-
-def _prepare_slack(
-    claim: outbox.Claim, case: CaseRow, finding: dict[str, Any], channels: Channels
-) -> _Send | _Decision:
-    if channels.slack is None:
-        text = alert_text(case.id, claim.reason, finding)
-        return _Decision(SKIPPED, f"would have sent a Slack alert: {text}")
-    message = render_alert(case.id, claim.reason, finding, public_base_url=channels.public_base_url)
-    return _Send(describe="Slack alert posted to operators", slack=message)
-
-
-def _prepare_email(
-    claim: outbox.Claim,
-    case: CaseRow,
-    finding: dict[str, Any],
-    snapshot: Any,
-    channels: Channels,
-) -> _Send | _Decision:
-    invoice_id = claim.invoice_id or ""
-    invoice = snapshot.invoice(invoice_id)
-    if case.status == "resolved":
-        return _Decision(CANCELLED, "recovery email not sent: the case is resolved")
-    if invoice is None:
-        return _Decision(
-            FAILED, f"recovery email not sent: invoice {invoice_id} is unknown", "unknown invoice"
-        )
-    if recovery.is_settled(invoice):
-        return _Decision(
-            CANCELLED, f"recovery email not sent: invoice {invoice.id} is {invoice.status}"
-        )
-    if _superseded(invoice.attempt_count, claim.payload):
-        return _Decision(
-            CANCELLED,
-            f"recovery email not sent: superseded by attempt "
-            f"{invoice.attempt_count} of invoice {invoice.id}",
-        )
-    facts = recovery.describe({**finding, "subjects": [invoice.id]}, snapshot)
-    address = recovery.recipient(snapshot, case.customer_id, invoice)
-    masked = mask_email(address) or "(no address on file)"
-    if channels.email is None or not channels.email_from:
-        return _Decision(
-            SKIPPED,
-            f"would have sent a recovery email to {masked} for invoice "
-            f"{invoice.id} (attempt {invoice.attempt_count})",
-        )
-    if facts is None:
-        return _Decision(CANCELLED, f"recovery email not sent: invoice {invoice.id} is settled")
-    if not address or not email_channel.valid_address(address):
-        raise PermanentDeliveryError("the customer has no usable email address on file")
-    link = channels.links.link_for(
-        kind=facts.kind,
-        customer_id=case.customer_id,
-        hosted_invoice_url=facts.hosted_invoice_url,
-        invoice_page=facts.pay_on_invoice_page,
-    )
-    context = {
-        "first_name": facts.first_name,
-        "plan": facts.plan,
-        "amount": facts.amount,
-        "card": f"{facts.card_brand.title()} card ending in {facts.card_last4}"
-        if facts.card_brand and facts.card_last4
-        else None,
-        "link": link.url,
-        "pay_invoice": link.source == HOSTED_INVOICE,
-        "authenticate": facts.authenticate,
-        "next_attempt": _day(facts.next_payment_attempt),
-        "sender_name": email_channel.sender_name(channels.email_from),
-    }
-    rendered = email_channel.render(facts.kind, context)
-    message = email_channel.build_message(
-        rendered, sender=channels.email_from, to=address, dedupe_key=f"outbox:{claim.id}"
-    )
-    return _Send(
-        describe=(
-            f"recovery email sent to {masked} for invoice {invoice.id} "
-            f"(attempt {invoice.attempt_count}, link: {link.source.replace('_', ' ')})"
-        ),
-        email=message,
-    )
-
-
-def _superseded(attempt_count: int, payload: dict[str, Any]) -> bool:
-    """A newer dunning step of the same invoice is due: this email is out of date. Rows
-    planned before the cadence existed carry only their attempt count."""
-    if "email_index" in payload:
-        due = payload.get("next_email_attempt")
-        return due is not None and attempt_count >= int(due)
-    return attempt_count > int(payload.get("attempt_count", 0))
-
-
-def _day(ts: int | None) -> str | None:
-    if not ts:
-        return None
-    day = datetime.fromtimestamp(ts, UTC)
-    return f"{day:%B} {day.day}, {day.year}"
-
-
-def _send(prepared: _Send, channels: Channels) -> None:
-    if prepared.slack is not None:
-        assert channels.slack is not None
-        channels.slack.post(prepared.slack)
-    if prepared.email is not None:
-        assert channels.email is not None
-        channels.email.send(prepared.email)
+            return Settle(CANCELLED, "notification not sent: the case is gone")
+        finding = json.loads(case.finding)
+        connection = channels.connection(claim.channel)
+        return spec.prepare(SendContext(claim, case, finding, session, connection))
