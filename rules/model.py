@@ -409,6 +409,21 @@ class PaymentMethod:
     event_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A product's name, for people: "Pro" rather than "prod_Pro" (docs.stripe.com/api/products).
+
+    Learned from ``product.*`` events, from an expanded ``price.product`` / ``plan.product``,
+    or (with ``STRIPE_API_KEY``) fetched from the API.
+    """
+
+    id: str
+    name: str | None
+    active: bool
+    deleted: bool
+    event_id: str
+
+
 BillingObject = (
     Customer
     | Subscription
@@ -418,6 +433,7 @@ BillingObject = (
     | CheckoutSession
     | PaymentMethod
     | EarlyFraudWarning
+    | Product
 )
 
 # object_type (as stored on ObjectRecord) -> model class.
@@ -430,6 +446,7 @@ MODEL_BY_OBJECT_TYPE: Mapping[str, type] = {
     "checkout_session": CheckoutSession,
     "payment_method": PaymentMethod,
     "early_fraud_warning": EarlyFraudWarning,
+    "product": Product,
 }
 
 __all__ = [
@@ -448,6 +465,7 @@ __all__ = [
     "EarlyFraudWarning",
     "Invoice",
     "PaymentMethod",
+    "Product",
     "Subscription",
     "SubscriptionItem",
 ]

@@ -19,6 +19,7 @@ from rules.model import (
     EarlyFraudWarning,
     Invoice,
     PaymentMethod,
+    Product,
     Subscription,
     SubscriptionItem,
 )
@@ -434,3 +435,34 @@ def parse_payment_method(obj: Obj, event_id: str, *, detached: bool = False) -> 
         created=opt_int(obj.get("created")),
         event_id=event_id,
     )
+
+
+#: Longest product name kept; Stripe's dashboard allows long names, people need the start.
+MAX_PRODUCT_NAME = 120
+
+
+def parse_product(obj: Obj, event_id: str, *, deleted: bool = False) -> Product:
+    """A product from ``product.*`` events or an expanded ``price.product`` / ``plan.product``;
+    the name is stripped of control characters and cut to ``MAX_PRODUCT_NAME``."""
+    name = opt_str(obj.get("name"))
+    if name is not None:
+        name = " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())
+        name = name[:MAX_PRODUCT_NAME] or None
+    return Product(
+        id=str(obj["id"]),
+        name=name,
+        active=obj.get("active") is not False,
+        deleted=deleted or obj.get("deleted") is True,
+        event_id=event_id,
+    )
+
+
+def expanded_products(obj: Obj) -> list[Obj]:
+    """Product objects a subscription payload carries expanded under its items' price or plan."""
+    found = []
+    for item in _list_data(obj.get("items")):
+        for key in ("price", "plan"):
+            product = _mapping(item.get(key)).get("product")
+            if isinstance(product, Mapping) and isinstance(product.get("id"), str):
+                found.append(product)
+    return found

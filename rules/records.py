@@ -28,6 +28,7 @@ from rules.model import (
 )
 from rules.parsing import (
     email_of,
+    expanded_products,
     parse_charge,
     parse_checkout_session,
     parse_customer,
@@ -35,6 +36,7 @@ from rules.parsing import (
     parse_early_fraud_warning,
     parse_invoice,
     parse_payment_method,
+    parse_product,
     parse_subscription,
 )
 
@@ -164,17 +166,35 @@ def _records_customer(event: BillingEvent) -> tuple[ObjectRecord, ...]:
 def _records_subscription(event: BillingEvent) -> tuple[ObjectRecord, ...]:
     sub = parse_subscription(event.object, event.id)
     rank = _SUBSCRIPTION_RANK.get(sub.status or "", 0)
-    return (
-        ObjectRecord(
-            object_type="subscription",
-            object_id=sub.id,
-            customer_id=sub.customer_id,
-            email=None,
-            version=_version(event, FULL, rank),
-            partial=False,
-            data=sub,
-        ),
+    record = ObjectRecord(
+        object_type="subscription",
+        object_id=sub.id,
+        customer_id=sub.customer_id,
+        email=None,
+        version=_version(event, FULL, rank),
+        partial=False,
+        data=sub,
     )
+    products = (_product_record(event, obj) for obj in expanded_products(event.object))
+    return (record, *products)
+
+
+def _product_record(event: BillingEvent, obj: Mapping[str, Any]) -> ObjectRecord:
+    """A product (no customer: products are shared) as of this event."""
+    product = parse_product(obj, event.id, deleted=event.type == "product.deleted")
+    return ObjectRecord(
+        object_type="product",
+        object_id=product.id,
+        customer_id=None,
+        email=None,
+        version=_version(event, FULL, int(product.deleted)),
+        partial=False,
+        data=product,
+    )
+
+
+def _records_product(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    return (_product_record(event, event.object),)
 
 
 def _records_invoice(event: BillingEvent) -> tuple[ObjectRecord, ...]:
@@ -358,6 +378,7 @@ EVENT_PARSERS: Mapping[str, Parser] = {
         ),
         _records_payment_method,
     ),
+    **dict.fromkeys(("product.created", "product.updated", "product.deleted"), _records_product),
 }
 
 SUPPORTED_EVENT_TYPES: frozenset[str] = frozenset(EVENT_PARSERS)
@@ -400,9 +421,6 @@ IGNORED_EVENT_TYPES: frozenset[str] = frozenset(
         "price.created",
         "price.updated",
         "price.deleted",
-        "product.created",
-        "product.updated",
-        "product.deleted",
         "plan.created",
         "plan.updated",
         "plan.deleted",

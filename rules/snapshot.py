@@ -18,6 +18,7 @@ from rules.model import (
     EarlyFraudWarning,
     Invoice,
     PaymentMethod,
+    Product,
     Subscription,
 )
 from rules.records import ObjectRecord, records_from_event, supersedes
@@ -36,6 +37,7 @@ class BillingSnapshot:
     payment_methods: tuple[PaymentMethod, ...] = ()
     newest_event_created: int = 0
     early_fraud_warnings: tuple[EarlyFraudWarning, ...] = ()
+    products: tuple[Product, ...] = ()
 
     @property
     def as_of(self) -> int:
@@ -62,6 +64,10 @@ class BillingSnapshot:
         """Every dispute (inquiry or chargeback, any status) on one charge."""
         return tuple(d for d in self.disputes if charge_id and d.charge_id == charge_id)
 
+    def product_name(self, product_id: str | None) -> str | None:
+        """The product's name for people, if billing-ops has learned it."""
+        return next((p.name for p in self.products if p.id == product_id and p.name), None)
+
 
 def _winners(records: Iterable[ObjectRecord]) -> dict[tuple[str, str], ObjectRecord]:
     best: dict[tuple[str, str], ObjectRecord] = {}
@@ -79,8 +85,8 @@ def build_snapshot(records: Iterable[ObjectRecord]) -> BillingSnapshot:
     for record in winners:
         by_type.setdefault(record.object_type, []).append(record.data)
         created = record.version[1] if len(record.version) > 1 else 0
-        if isinstance(created, int):
-            newest = max(newest, created)
+        if isinstance(created, int) and record.object_type != "product":
+            newest = max(newest, created)  # products are shared: their events are not the person's
 
     def group(object_type: str) -> tuple:  # type: ignore[type-arg]
         return tuple(by_type.get(object_type, ()))
@@ -95,6 +101,7 @@ def build_snapshot(records: Iterable[ObjectRecord]) -> BillingSnapshot:
         payment_methods=group("payment_method"),
         newest_event_created=newest,
         early_fraud_warnings=group("early_fraud_warning"),
+        products=group("product"),
     )
 
 

@@ -26,7 +26,7 @@ from worker.notifications.queue import DELIVER_NOTIFICATION_ACTOR, enqueue_notif
 from worker.settings import Settings, load_settings
 from worker.store import events as event_log
 from worker.store.db import make_engine, upgrade_database
-from worker.stripe_api import SubscriptionRefresher
+from worker.stripe_api import ProductNames, SubscriptionRefresher
 
 log = structlog.get_logger()
 
@@ -68,6 +68,9 @@ def process_event(body: str) -> None:
             config=rt.settings.rules,
             notify=NotifyPolicy.from_settings(rt.settings),
             refresher=SubscriptionRefresher.from_settings(
+                rt.settings.stripe_api_key, rt.settings.stripe_api_base
+            ),
+            products=ProductNames.from_settings(
                 rt.settings.stripe_api_key, rt.settings.stripe_api_base
             ),
         )

@@ -287,4 +287,9 @@ def set_status(
 
 def customer_view_json(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]:
     view = customer_view(finding, snapshot)
-    return {"id": view["id"], "name": view["name"], "email_masked": view["email_masked"]}
+    return {
+        "id": view["id"],
+        "name": view["name"],
+        "email_masked": view["email_masked"],
+        "plan": view["plan"],
+    }

@@ -33,7 +33,17 @@ def _day(ts: int | None) -> str | None:
     return format_time(ts) if ts else None
 
 
-def _plan(sub: Any) -> str:
+def plan_name(sub: Any, snapshot: BillingSnapshot) -> str | None:
+    """What the subscription is for, by product name ("Pro", "Pro + Storage"); the product id
+    where the name was never learned."""
+    names = dict.fromkeys(
+        snapshot.product_name(item.product_id) or item.product_id or item.price_id
+        for item in sub.items
+    )
+    return " + ".join(n for n in names if n) or None
+
+
+def _plan(sub: Any, snapshot: BillingSnapshot) -> str:
     parts = []
     for item in sub.items:
         every = (
@@ -41,7 +51,7 @@ def _plan(sub: Any) -> str:
             if item.interval_count not in (None, 1)
             else item.interval
         )
-        name = item.product_id or item.price_id
+        name = snapshot.product_name(item.product_id) or item.product_id or item.price_id
         if item.usage_type == "metered":
             price = f"metered, {format_money(item.unit_amount, item.currency)} per unit"
             parts.append(f"{name} {price}/{every or '?'}")
@@ -75,11 +85,15 @@ def customer_view(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]
         invoice = next((i for i in snapshot.invoices if i.customer_id == finding.customer_id), None)
         email = email or (invoice.customer_email if invoice else None)
         name = name or (invoice.customer_name if invoice else None)
+    subject_sub = next(
+        (s for s in map(snapshot.subscription, finding.subjects) if s is not None), None
+    )
     return {
         "id": finding.customer_id,
         "name": name,
         "first_name": (name or "").split(" ")[0] or None,
         "email_masked": mask_email(email),
+        "plan": plan_name(subject_sub, snapshot) if subject_sub else None,
     }
 
 
@@ -103,7 +117,7 @@ def render_handoff(
                 "id": s.id,
                 "status": s.status,
                 "cancel_at_period_end": s.cancel_at_period_end,
-                "plan": _plan(s),
+                "plan": _plan(s, snapshot),
                 "monthly": _monthly(s),
                 "created": _day(s.created),
                 "customer_id": s.customer_id,
@@ -137,7 +151,7 @@ def render_handoff(
         "impact": format_money(impact.amount_minor, impact.currency)
         if impact.amount_minor
         else None,
-        "plan": _plan(primary_sub) if primary_sub else None,
+        "plan": plan_name(primary_sub, snapshot) if primary_sub else None,
         "invoice_amount": (
             format_money(subject_invoice.amount_due, subject_invoice.currency)
             if subject_invoice

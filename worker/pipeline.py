@@ -24,7 +24,7 @@ from worker.event_validation import short_detail, validate_event
 from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
 from worker.store.db import read_session, write_session
-from worker.stripe_api import SubscriptionRefresher
+from worker.stripe_api import API_EVIDENCE_PREFIX, ProductNames, SubscriptionRefresher
 from worker.sync.unseen import with_unseen
 
 log = structlog.get_logger()
@@ -57,13 +57,14 @@ def process_event(
     clock: Clock = utc_now,
     notify: NotifyPolicy | None = None,
     refresher: SubscriptionRefresher | None = None,
+    products: ProductNames | None = None,
 ) -> Outcome:
     """Process one Stripe event (raw JSON) exactly once in its effects.
 
     ``notify`` says which notification channels are configured (a worker always passes
     it); without it no notification is planned, which is what an in-process replay of old
     events wants. ``refresher`` (with ``STRIPE_API_KEY``) adds the person's subscriptions as
-    the Stripe API shows them now.
+    the Stripe API shows them now, and ``products`` the names of products not learned yet.
     """
     try:
         event = validate_event(body)  # the edge's own check: normally passed already
@@ -103,6 +104,19 @@ def process_event(
             *records,
             *refresher.records(person.customer_ids, fetched_at=int(clock().timestamp())),
         )
+    if products is not None:  # network I/O too, only for names the store does not have
+        fetched_at = int(clock().timestamp())
+        with read_session(engine) as session:
+            missing = projection.products_to_fetch(
+                session,
+                person,
+                records,
+                now=fetched_at,
+                ttl_seconds=products.ttl_seconds,
+                api_prefix=API_EVIDENCE_PREFIX,
+            )
+        if missing:
+            records = (*records, *products.records(missing, fetched_at=fetched_at))
 
     with write_session(engine, lock_keys=person.lock_keys) as session:
         row = event_log.claim_for_processing(session, event.id)

@@ -22,6 +22,7 @@ from rules import (
     record_to_json,
     supersedes,
 )
+from rules.model import Subscription
 from worker.store.tables import ObjectRow
 
 
@@ -139,4 +140,58 @@ def load_snapshot(
     if person.emails:
         clauses.append(ObjectRow.email.in_(person.emails))
     rows = session.scalars(select(ObjectRow).where(or_(*clauses))).all()
-    return build_snapshot(record_from_json(json.loads(row.data)) for row in rows)
+    records = [record_from_json(json.loads(row.data)) for row in rows]
+    return build_snapshot([*records, *load_products(session, product_ids_of(records))])
+
+
+def product_ids_of(records: Iterable[ObjectRecord]) -> set[str]:
+    """The products the subscriptions among ``records`` pay for."""
+    ids: set[str] = set()
+    for record in records:
+        if isinstance(record.data, Subscription):
+            ids |= record.data.product_ids
+    return ids
+
+
+def load_products(session: Session, product_ids: Iterable[str]) -> list[ObjectRecord]:
+    """Stored product records (shared by every customer, so not found through the person)."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return []
+    rows = session.scalars(
+        select(ObjectRow).where(ObjectRow.object_type == "product", ObjectRow.object_id.in_(ids))
+    )
+    return [record_from_json(json.loads(row.data)) for row in rows]
+
+
+def products_to_fetch(
+    session: Session,
+    person: Person,
+    records: Iterable[ObjectRecord],
+    *,
+    now: int,
+    ttl_seconds: int,
+    api_prefix: str,
+) -> set[str]:
+    """Products the person's subscriptions (stored, or in this event) name whose name is not
+    known yet, or was fetched from the API (event id ``api_prefix…``) more than ttl ago."""
+    ids = product_ids_of(records)
+    if person.customer_ids:
+        rows = session.scalars(
+            select(ObjectRow).where(
+                ObjectRow.object_type == "subscription",
+                ObjectRow.customer_id.in_(person.customer_ids),
+            )
+        )
+        ids |= product_ids_of(record_from_json(json.loads(row.data)) for row in rows)
+    fresh = {
+        record.object_id
+        for record in load_products(session, ids)
+        if getattr(record.data, "name", None)
+        and not (
+            str(getattr(record.data, "event_id", "")).startswith(api_prefix)
+            and isinstance(record.version[1], int)
+            and record.version[1] < now - ttl_seconds
+        )
+    }
+    return ids - fresh

@@ -1,4 +1,4 @@
-"""The Stripe API adapter: one way to build a client, and the subscription refresh.
+"""The Stripe API adapter: one way to build a client, the subscription refresh, product names.
 
 With ``STRIPE_API_KEY`` set, a worker asks Stripe for the person's subscriptions before it
 evaluates the rules, so that a subscription whose webhook was lost or has not arrived yet still
@@ -29,6 +29,11 @@ REFRESH_EVENT_PREFIXES = ("customer.subscription.", "checkout.session.", "invoic
 API_EVIDENCE_PREFIX = "api_"
 #: The event type a fetched subscription is projected as.
 SUBSCRIPTION_EVENT = "customer.subscription.updated"
+#: A product name fetched from the API is used this long before it is fetched again (names
+#: learned from product.* events stay current through those events instead).
+PRODUCT_NAME_TTL_SECONDS = 7 * 86_400
+#: One event fetches at most this many products (a subscription rarely has more items).
+MAX_PRODUCTS_PER_EVENT = 10
 
 
 def stripe_client(
@@ -81,6 +86,39 @@ class SubscriptionRefresher:
                 records.extend(
                     fetched_records(SUBSCRIPTION_EVENT, subscription.to_dict(), fetched_at)
                 )
+        return records
+
+
+@dataclass(frozen=True)
+class ProductNames:
+    """Retrieves products whose names billing-ops has not learned (GET /v1/products/:id,
+    docs.stripe.com/api/products/retrieve). The store is the cache: a fetched product is kept
+    as a projection record stamped with the fetch time and fetched again after
+    ``ttl_seconds``."""
+
+    api_key: str = field(repr=False)
+    api_base: str | None = None
+    ttl_seconds: int = PRODUCT_NAME_TTL_SECONDS
+
+    @classmethod
+    def from_settings(cls, api_key: str | None, api_base: str | None) -> ProductNames | None:
+        return cls(api_key=api_key, api_base=api_base) if api_key else None
+
+    def records(self, product_ids: Iterable[str], fetched_at: int) -> list[ObjectRecord]:
+        """The products, as records; one that fails is logged and skipped (the id is shown)."""
+        client = stripe_client(self.api_key, self.api_base)
+        records: list[ObjectRecord] = []
+        for product_id in sorted(product_ids)[:MAX_PRODUCTS_PER_EVENT]:
+            try:
+                product = client.v1.products.retrieve(product_id)
+            except (stripe.StripeError, OSError) as error:
+                log.warning(
+                    "stripe_product_fetch_failed",
+                    product_id=product_id,
+                    error=type(error).__name__,
+                )
+                continue
+            records.extend(fetched_records("product.updated", product.to_dict(), fetched_at))
         return records
 
 

@@ -104,9 +104,8 @@ def describe(finding: dict[str, Any], snapshot: BillingSnapshot) -> Recovery | N
 def _plan_name(
     snapshot: BillingSnapshot, subscription_id: str | None, finding: dict[str, Any]
 ) -> str | None:
-    """A readable plan name from the product id (``prod_team_plus`` → ``Team Plus``).
-
-    Webhooks carry no product name; an opaque Stripe id (``prod_NWjs8kKbJWmuuc``) is not
+    """The product's name as billing-ops learned it, else a readable one from a readable id
+    (``prod_team_plus`` → ``Team Plus``); an opaque Stripe id (``prod_NWjs8kKbJWmuuc``) is not
     shown to a customer at all.
     """
     sub = snapshot.subscription(subscription_id)
@@ -119,6 +118,9 @@ def _plan_name(
     product = next((item.product_id for item in sub.items if item.product_id), None)
     if not product:
         return None
+    learned = snapshot.product_name(product)  # from product.* events or the API
+    if learned:
+        return learned
     words = product.removeprefix("prod_").replace("_", " ").replace("-", " ").split()
     if not words or any(any(ch.isdigit() for ch in w) or len(w) > 12 for w in words):
         return None
