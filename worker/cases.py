@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from rules.findings import KINDS, SEVERITY_RANK
 from worker.errors import CaseNotFoundError
-from worker.handoff import customer_view, render_handoff
+from worker.handoff import customer_view, finding_plan_name, render_handoff
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
 from worker.projection import Person
 from worker.store.db import read_session, write_session
@@ -94,6 +94,7 @@ def sync_cases(
     for key, finding in sorted(current.items()):
         doc = finding_to_json(finding)
         doc["customer_view"] = customer_view_json(finding, snapshot)
+        doc["plan_name"] = finding_plan_name(finding, snapshot)  # for Slack; not in the contract
         finding_json = json.dumps(doc, sort_keys=True)
         row = existing.get(key)
         if row is None:
@@ -287,9 +288,4 @@ def set_status(
 
 def customer_view_json(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]:
     view = customer_view(finding, snapshot)
-    return {
-        "id": view["id"],
-        "name": view["name"],
-        "email_masked": view["email_masked"],
-        "plan": view["plan"],
-    }
+    return {"id": view["id"], "name": view["name"], "email_masked": view["email_masked"]}

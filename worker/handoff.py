@@ -85,16 +85,18 @@ def customer_view(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]
         invoice = next((i for i in snapshot.invoices if i.customer_id == finding.customer_id), None)
         email = email or (invoice.customer_email if invoice else None)
         name = name or (invoice.customer_name if invoice else None)
-    subject_sub = next(
-        (s for s in map(snapshot.subscription, finding.subjects) if s is not None), None
-    )
     return {
         "id": finding.customer_id,
         "name": name,
         "first_name": (name or "").split(" ")[0] or None,
         "email_masked": mask_email(email),
-        "plan": plan_name(subject_sub, snapshot) if subject_sub else None,
     }
+
+
+def finding_plan_name(finding: Finding, snapshot: BillingSnapshot) -> str | None:
+    """The product name(s) of the first subscription a finding is about (for Slack)."""
+    sub = next((s for s in map(snapshot.subscription, finding.subjects) if s is not None), None)
+    return plan_name(sub, snapshot) if sub else None
 
 
 def render_handoff(

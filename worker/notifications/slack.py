@@ -142,7 +142,7 @@ def render_alert(
         "classification": _label(finding["classification"]),
         "severity": finding["severity"],
         "customer": masked_customer(finding),
-        "plan": (finding.get("customer_view") or {}).get("plan"),
+        "plan": finding.get("plan_name"),
         "at_stake": format_money(impact.get("amount_minor") or 0, impact.get("currency")),
         "mrr_at_risk": _mrr_at_risk(impact),
         "action": _label(action["type"]),
