@@ -29,6 +29,20 @@ WORKER_SOCKET_TIMEOUT_SECONDS = 10.0
 #: A command checking at start-up that Redis is there.
 STARTUP_PING_TIMEOUT_SECONDS = 3.0
 
+#: A broker silent this long is dead, and Dramatiq's maintenance puts the messages it had taken
+#: back on their queue. A live worker process heartbeats on every fetch, idle or busy: each of
+#: its queues is polled at least every 2 s (Dramatiq's worker_timeout, with jitter), so 20 s is
+#: many missed beats. A false alarm (a process frozen for 20 s) costs a redelivery, which the
+#: store's unique event id makes a no-op. Dramatiq's default is 60 s.
+HEARTBEAT_TIMEOUT_MS = 20_000
+#: Out of a million Redis commands, how many also run that maintenance. Dramatiq's default
+#: (1,000) left a dead worker's messages waiting minutes; workers run it on a fifth of their
+#: commands, so it comes within seconds of the heartbeat timeout (a few cheap Redis reads while
+#: no broker is dead). The edge keeps the default: its enqueue is the hot path.
+WORKER_MAINTENANCE_CHANCE = 200_000
+#: Together: a dead worker's messages are back on the queue well within 90 s (issue 9;
+#: ``tests/worker/test_crash_recovery.py`` SIGKILLs a real worker mid-event).
+
 EVENTS_QUEUE = "events"
 NOTIFICATIONS_QUEUE = "notifications"
 PROCESS_EVENT_ACTOR = "process_event"
@@ -69,7 +83,12 @@ def ping_redis(url: str, *, timeout: float = STARTUP_PING_TIMEOUT_SECONDS) -> No
 def build_broker(url: str, *, edge: bool, middleware: list | None = None) -> RedisBroker:
     """A RedisBroker on ``url``; the worker adds its own middleware on top of the defaults."""
     base = [AgeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(), Retries()]
-    broker = RedisBroker(client=redis_client(url, edge=edge), middleware=base)
+    broker = RedisBroker(
+        client=redis_client(url, edge=edge),
+        middleware=base,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        **({} if edge else {"maintenance_chance": WORKER_MAINTENANCE_CHANCE}),
+    )
     for extra in middleware or []:
         broker.add_middleware(extra)
     return broker

@@ -10,10 +10,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import create_engine, select, text
 
-from tests.support import SECRET, envelope, sign, subscription
+from tests.support import SECRET, envelope, event_body, free_port, sign, subscription
 from webhooks import create_app
 from worker import actors
 from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, redis_client
@@ -125,3 +126,51 @@ def test_worker_killed_mid_event_leaves_one_effect(tmp_path, redis_url, postgres
     assert tuple(row) == ("processed", 1)
     cases = list_cases(engine)
     assert [(c["kind"], c["subjects"][0]) for c in cases] == [("duplicate_subscription", "sub_k2")]
+
+
+#: Issue 9's target: every acknowledged event processed this soon after its worker died.
+DEAD_WORKER_RECOVERY_SECONDS = 90
+
+
+def test_a_killed_workers_messages_are_processed_within_90_s(tmp_path, postgres_url):
+    """SIGKILL the worker of a real serve mid-event, with a second message prefetched (never
+    stored) and a third queued: all three are processed within 90 s of the kill."""
+    from tests.serving import post_event, serving, wait_for
+
+    holder = create_engine(normalise_url(postgres_url)).connect()
+    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_id("cus:cus_held")})
+    holder.commit()
+    engine = create_engine(normalise_url(postgres_url))
+    ids = ["evt_held_1", "evt_held_2", "evt_held_3"]
+
+    def statuses() -> dict[str, str]:
+        with engine.connect() as connection:
+            rows = connection.execute(select(EventRow.id, EventRow.status)).all()
+        return dict(rows)  # type: ignore[arg-type]
+
+    try:
+        env = {"DATABASE_URL": postgres_url}
+        with serving(tmp_path / "data", free_port(), "--threads", "1", env=env) as served:
+            queue = redis.Redis(unix_socket_path=str(served.data_dir / "redis.sock"))
+
+            def taken() -> int:
+                return sum(queue.scard(k) for k in queue.keys("dramatiq:__acks__.*.events"))
+
+            for event_id in ids:
+                body = event_body(event_id, id="cus_held", email="held@example.com")
+                assert post_event(served.port, body, served.secret) == 200
+                if event_id == "evt_held_1":  # the worker is now blocked on the person's lock
+                    wait_for(lambda: "evt_held_1" in statuses(), 60, "first event recorded")
+            wait_for(lambda: taken() == 2, 30, "one message in progress, one prefetched")
+            [victim] = served.dramatiq_workers()
+            os.kill(victim, signal.SIGKILL)
+            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+            holder.commit()
+            wait_for(
+                lambda: all(statuses().get(i) == "processed" for i in ids),
+                DEAD_WORKER_RECOVERY_SECONDS,
+                "every event processed after the worker's death",
+            )
+    finally:
+        holder.close()
+        engine.dispose()
