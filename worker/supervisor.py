@@ -80,9 +80,9 @@ def stop_group(
         timeout = min(timeout, LEFTOVER_TIMEOUT_SECONDS)
         _signal_group(pgid, signal.SIGTERM)
     if not _wait_group_gone(process, timeout, seen):
-        log.warning("process_group_killed", pgid=pgid, after_seconds=timeout)
         _signal_group(pgid, signal.SIGKILL)
         _wait_group_gone(process, STOP_TIMEOUT_SECONDS, seen)
+        log.warning("process_group_killed", pgid=pgid, after_seconds=timeout)
     return sorted(seen)
 
 
@@ -166,8 +166,18 @@ class Supervisor:
         child.restart_at = now + delay
 
     def stop(self) -> None:
-        """Stop every child, in the order given, each with its whole process group."""
+        """Stop every child, in the order given, each with its whole process group.
+
+        Nothing may interrupt this (a log line to a terminal that hung up raises): every
+        group is stopped first, the bookkeeping comes after."""
+        ended = []
         for child in self.children:
             child.restart_at = None
-            if child.process is not None:
-                self.on_gone(stop_group(child.process))
+            if child.process is None:
+                continue
+            try:
+                ended.append(stop_group(child.process))
+            except OSError:  # e.g. its log line to a hung-up terminal; go on with the next
+                ended.append([child.process.pid])
+        for pids in ended:
+            self.on_gone(pids)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
 import signal
 import socket
 import sqlite3
 import subprocess
+import termios
+import threading
 import time
 import urllib.request
 
@@ -14,6 +19,9 @@ import pytest
 import redis
 
 from tests.serving import (
+    BILLING_OPS,
+    Served,
+    http_status,
     kill_everything,
     processes_using,
     serving,
@@ -216,3 +224,51 @@ def test_an_unreachable_redis_url_fails_in_one_line(tmp_path):
     assert len(lines) == 1, output
     assert "unreachable" in lines[0] and "redis://127.0.0.1:1/0" in lines[0]
     assert "running" not in output
+
+
+class _Terminal:
+    """A pty whose screen end is read continuously (a full one would block serve's writes)
+    and closed on ``hang_up()``, from the reading thread itself."""
+
+    def __init__(self) -> None:
+        self.screen, self.device = pty.openpty()
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closing.is_set():
+            ready, _, _ = select.select([self.screen], [], [], 0.1)
+            if ready:
+                try:
+                    os.read(self.screen, 65536)
+                except OSError:
+                    break
+        os.close(self.screen)
+
+    def hang_up(self) -> None:
+        self._closing.set()
+        self._reader.join(timeout=5)
+
+
+def test_closing_the_terminal_of_serve_stops_everything(tmp_path):
+    """serve on a real terminal (a pty it controls): closing the terminal, as an SSH logout
+    does, hangs it up; serve stops every process it started."""
+    data_dir, port = tmp_path / "data", free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(BILLING_OPS_DATA_DIR=str(data_dir), BILLING_OPS_LOG_FORMAT="json")
+    terminal = _Terminal()
+    process = subprocess.Popen(
+        [BILLING_OPS, "serve", "--port", str(port), "--web-workers", "1"],
+        stdin=terminal.device, stdout=terminal.device, stderr=terminal.device, env=env,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # the pty is its terminal
+    )  # fmt: skip
+    os.close(terminal.device)
+    try:
+        wait_for(lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200, 90, "ready")
+        terminal.hang_up()
+        process.wait(timeout=60)
+        wait_for(lambda: processes_using(data_dir) == [], 30, "no process left")
+    finally:
+        kill_everything(Served(process, port, data_dir, tmp_path / "unused.log"))
