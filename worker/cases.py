@@ -259,11 +259,21 @@ def list_cases(
         return [case_to_json(row) for row in session.scalars(query)]
 
 
+#: Case ids are 32-bit in PostgreSQL (``SERIAL``): a larger one names no case, and asking the
+#: database for it would fail (SQLite fails past 64 bits).
+MAX_CASE_ID = 2**31 - 1
+
+
+def _case_row(session: Session, case_id: int) -> CaseRow:
+    row = session.get(CaseRow, case_id) if 0 < case_id <= MAX_CASE_ID else None
+    if row is None:
+        raise CaseNotFoundError(f"no case with id {case_id}")
+    return row
+
+
 def get_case(engine: Engine, case_id: int) -> dict[str, Any]:
     with read_session(engine) as session:
-        row = session.get(CaseRow, case_id)
-        if row is None:
-            raise CaseNotFoundError(f"no case with id {case_id}")
+        row = _case_row(session, case_id)
         entries = session.scalars(
             select(CaseEntryRow).where(CaseEntryRow.case_id == case_id).order_by(CaseEntryRow.id)
         ).all()
@@ -277,9 +287,7 @@ def set_status(
     if status not in (ACKNOWLEDGED, RESOLVED):
         raise ValueError(f"status must be acknowledged or resolved, got {status!r}")
     with write_session(engine) as session:
-        row = session.get(CaseRow, case_id)
-        if row is None:
-            raise CaseNotFoundError(f"no case with id {case_id}")
+        row = _case_row(session, case_id)
         row.status, row.status_by, row.status_note, row.updated_at = status, actor, note, now
         row.resolved_at = now if status == RESOLVED else None
         _entry(session, row, now, status, actor=actor, note=note)

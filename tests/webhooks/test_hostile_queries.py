@@ -69,3 +69,17 @@ def test_lookup_cli_exits_non_zero_when_nothing_matched(
     assert unknown.exit_code == 1
     assert "nothing known" in unknown.output
     assert CliRunner().invoke(main, ["lookup", "cus_1"]).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["cases", "show"], ["cases", "ack"]])
+def test_cli_case_id_past_the_integer_column_is_not_found(
+    engine, database_url, tmp_path, monkeypatch, command
+):
+    """``cases show 2**63`` says there is no such case, without a traceback."""
+    monkeypatch.setenv("BILLING_OPS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    result = CliRunner().invoke(main, [*command, str(2**63)])
+    assert result.exit_code == 1
+    assert "no case with id" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
