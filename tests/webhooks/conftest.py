@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -16,9 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import REDIS_URL
-from tests.support import SECRET, free_port
+from tests.support import SECRET, duplicate_subscription_story, free_port
 from webhooks import create_app
+from worker.pipeline import process_event
 from worker.settings import Settings
+from worker.store.db import upgrade_database
 
 
 @pytest.fixture
@@ -40,6 +42,20 @@ def app(edge_settings: Settings) -> Flask:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+OPERATOR_TOKEN = "op-token-for-tests"
+
+
+@pytest.fixture
+def api(settings: Settings) -> FlaskClient:
+    """The operator API with a token, over a store holding one duplicate-subscription story."""
+    app = create_app(replace(settings, operator_token=OPERATOR_TOKEN))
+    engine = app.config["ENGINE"]
+    upgrade_database(engine, settings.data_dir)
+    for body in duplicate_subscription_story("ann@example.com"):
+        process_event(engine, body)
     return app.test_client()
 
 

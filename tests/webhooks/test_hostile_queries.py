@@ -3,29 +3,15 @@ id is not "found"."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from click.testing import CliRunner
 
 from tests.support import duplicate_subscription_story
-from webhooks import create_app
+from tests.webhooks.conftest import OPERATOR_TOKEN
 from worker.cli import main
 from worker.pipeline import process_event
-from worker.store.db import upgrade_database
 
-TOKEN = "op-token-for-tests"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def api(settings):
-    app = create_app(replace(settings, operator_token=TOKEN))
-    engine = app.config["ENGINE"]
-    upgrade_database(engine, settings.data_dir)
-    for body in duplicate_subscription_story("ann@example.com"):
-        process_event(engine, body)
-    return app.test_client()
+AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 @pytest.mark.parametrize("case_id", [2**31, 2**63, 2**64 + 7])

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import pytest
-
-from tests.support import duplicate_subscription_story
+from tests.webhooks.conftest import OPERATOR_TOKEN
 from webhooks import create_app
-from worker.pipeline import process_event
-from worker.store.db import upgrade_database
 
 T0 = 1_764_000_000
-TOKEN = "op-token-for-tests"
-
-
-@pytest.fixture
-def api(settings):
-    app = create_app(replace(settings, operator_token=TOKEN))
-    engine = app.config["ENGINE"]
-    upgrade_database(engine, settings.data_dir)
-    for body in duplicate_subscription_story("ann@example.com"):
-        process_event(engine, body)
-    return app.test_client()
+TOKEN = OPERATOR_TOKEN
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:
