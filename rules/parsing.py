@@ -355,6 +355,40 @@ def parse_charge(obj: Obj, event_id: str) -> Charge:
     )
 
 
+def parse_failed_payment_intent(obj: Obj, event_id: str, created: int) -> Charge | None:
+    """The failed charge a ``payment_intent.payment_failed`` names in ``last_payment_error``,
+    with its decline code (``decline_code``, else ``code``); None when no charge was made
+    (e.g. the payment waits for authentication)."""
+    error = _mapping(obj.get("last_payment_error"))
+    charge_id = ref_id(error.get("charge"))
+    if charge_id is None:
+        return None
+    method = _mapping(error.get("payment_method"))
+    card = _mapping(method.get("card"))
+    return Charge(
+        id=charge_id,
+        customer_id=ref_id(obj.get("customer")),
+        amount=opt_int(obj.get("amount")) or 0,
+        currency=opt_str(obj.get("currency")),
+        status="failed",
+        paid=False,
+        refunded=False,
+        amount_refunded=0,
+        payment_intent_id=opt_str(obj.get("id")),
+        invoice_id=ref_id(obj.get("invoice")),
+        card_fingerprint=opt_str(card.get("fingerprint")),
+        card_brand=opt_str(card.get("brand")),
+        card_last4=opt_str(card.get("last4")),
+        card_exp_month=opt_int(card.get("exp_month")),
+        card_exp_year=opt_int(card.get("exp_year")),
+        created=created,
+        event_id=event_id,
+        failure_code=opt_str(error.get("code")),
+        outcome_reason=opt_str(error.get("decline_code")),
+        payment_method_id=ref_id(method.get("id")) or ref_id(error.get("payment_method")),
+    )
+
+
 def parse_dispute(obj: Obj, event_id: str) -> Dispute:
     """A dispute; the evidence deadline lives under ``evidence_details.due_by``."""
     return Dispute(

@@ -34,6 +34,7 @@ from rules.parsing import (
     parse_customer,
     parse_dispute,
     parse_early_fraud_warning,
+    parse_failed_payment_intent,
     parse_invoice,
     parse_payment_method,
     parse_product,
@@ -232,6 +233,25 @@ def _records_charge(event: BillingEvent) -> tuple[ObjectRecord, ...]:
     return (record, *_customer_hint(event, charge.customer_id, email))
 
 
+def _records_failed_payment_intent(event: BillingEvent) -> tuple[ObjectRecord, ...]:
+    """payment_intent.payment_failed: a partial record of the failed charge, carrying
+    ``last_payment_error.decline_code``; the charge's own charge.failed supersedes it."""
+    charge = parse_failed_payment_intent(event.object, event.id, event.created)
+    if charge is None:
+        return ()
+    return (
+        ObjectRecord(
+            object_type="charge",
+            object_id=charge.id,
+            customer_id=charge.customer_id,
+            email=None,
+            version=_version(event, PARTIAL, _CHARGE_RANK["failed"]),
+            partial=True,
+            data=charge,
+        ),
+    )
+
+
 def _records_dispute(event: BillingEvent) -> tuple[ObjectRecord, ...]:
     dispute = parse_dispute(event.object, event.id)
     rank = _DISPUTE_RANK.get(dispute.status or "", 0)
@@ -345,6 +365,7 @@ EVENT_PARSERS: Mapping[str, Parser] = {
         ),
         _records_charge,
     ),
+    "payment_intent.payment_failed": _records_failed_payment_intent,
     **dict.fromkeys(
         (
             "charge.dispute.created",
@@ -404,7 +425,6 @@ IGNORED_EVENT_TYPES: frozenset[str] = frozenset(
         "customer.tax_id.deleted",
         "payment_intent.created",  # charges and invoices carry the payment outcome
         "payment_intent.succeeded",
-        "payment_intent.payment_failed",
         "payment_intent.requires_action",
         "payment_intent.processing",
         "payment_intent.canceled",

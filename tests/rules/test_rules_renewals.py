@@ -212,3 +212,25 @@ def test_finalized_invoice_clears_the_finalization_case(event, payload, findings
     finalized["data"]["object"].update(attempt_count=0, next_payment_attempt=None)
     events = [event("invoice.finalization_failed__tax_location"), parse_event(finalized)]
     assert renewals(findings(events)) == []
+
+
+def test_decline_code_of_payment_intent_payment_failed_is_read(event, findings):
+    """payment_intent.payment_failed's last_payment_error.decline_code (lost_card) is a hard
+    decline even when no charge.failed was delivered."""
+    events = [
+        event("invoice.payment_failed__current_renewal"),
+        event("payment_intent.payment_failed__lost_card"),
+    ]
+    (finding,) = renewals(findings(events))
+    assert "decline:lost_card" in finding.signals and not retry_promised(finding)
+
+
+def test_the_charge_itself_supersedes_the_payment_intents_view(event, findings):
+    """A charge.failed of the same charge (a full record) wins over the partial one."""
+    events = [
+        event("invoice.payment_failed__current_renewal"),
+        event("payment_intent.payment_failed__lost_card"),
+        event("charge.failed__insufficient_funds"),
+    ]
+    (finding,) = renewals(findings(events))
+    assert "decline:insufficient_funds" in finding.signals and retry_promised(finding)
