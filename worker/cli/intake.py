@@ -12,6 +12,7 @@ import click
 
 from worker.cli.app import cli_settings, main, open_engine, utc_now
 from worker.cli.clock import INSTANT
+from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
 
 
@@ -95,7 +96,10 @@ def events_failed(as_json: bool) -> None:
     if not rows:
         click.echo("no failed events")
     for row in rows:
-        click.echo(f"{row.id}  {row.type:<40} attempts={row.attempts}  {row.last_error or ''}")
+        say(
+            f"{clean(row.id)}  {clean(row.type):<40} attempts={row.attempts}  "
+            f"{clean(row.last_error or '')}"
+        )
 
 
 def _event_doc(row: Any) -> dict[str, Any]:
@@ -131,4 +135,4 @@ def events_retry(event_ids: tuple[str, ...], retry_all: bool) -> None:
     count = requeue_events(engine, broker, reset, utc_now())
     click.echo(f"requeued {count} events")
     if missing:
-        click.echo(f"not failed or unknown, left alone: {', '.join(missing)}", err=True)
+        say(f"not failed or unknown, left alone: {clean(', '.join(missing))}", err=True)

@@ -7,6 +7,7 @@ import json
 import click
 
 from worker.cli.app import cli_settings, main, open_engine, utc_now
+from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
 
 
@@ -35,7 +36,7 @@ def digest(since: str, target: str) -> None:
     summary = digests.build_digest(open_engine(settings), since=now - window, now=now)
     text = digests.render_text(summary)
     if target == "stdout":
-        click.echo(text)
+        say(text)
         return
     channels = Channels.from_settings(settings)
     try:
@@ -90,8 +91,8 @@ def outbox_list(status: str | None, as_json: bool) -> None:
         click.echo(json.dumps(docs, indent=2))
         return
     for d in docs:
-        error = f"  {d['last_error']}" if d["last_error"] else ""
-        click.echo(
+        error = f"  {clean(d['last_error'])}" if d["last_error"] else ""
+        say(
             f"{d['id']:>6} case {d['case_id']:<6} {d['channel']:<6} {d['reason']:<17} "
             f"{d['status']:<9} attempts {d['attempts']}{error}"
         )

@@ -8,6 +8,7 @@ import json
 import click
 
 from worker.cli.app import cli_settings, main, open_engine, utc_now
+from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
 
 
@@ -30,9 +31,9 @@ def cases_list(status: str | None, kind: str | None, as_json: bool) -> None:
         click.echo(json.dumps(docs, indent=2))
         return
     if not docs:
-        click.echo("no cases")
+        say("no cases")
         return
-    click.echo(
+    say(
         f"{'ID':>5}  {'STATUS':<12} {'SEV':<8} {'KIND':<22} {'CLASSIFICATION':<21} "
         f"{'AT STAKE':>14}  CUSTOMER"
     )
@@ -43,9 +44,9 @@ def cases_list(status: str | None, kind: str | None, as_json: bool) -> None:
         )
         customer = doc["customer"]
         who = f"{customer.get('name') or ''} <{customer.get('email_masked') or customer['id']}>"
-        click.echo(
+        say(
             f"{doc['id']:>5}  {doc['status']:<12} {doc['severity']:<8} {doc['kind']:<22} "
-            f"{doc['classification']:<21} {stake:>14}  {who.strip()}"
+            f"{doc['classification']:<21} {clean(stake):>14}  {clean(who.strip())}"
         )
 
 
@@ -53,7 +54,7 @@ def _case_id(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise click.BadParameter(f"case ids are numbers, got {raw!r}") from None
+        raise click.BadParameter(f"case ids are numbers, got {clean(repr(raw))}") from None
 
 
 @cases.command("show")
@@ -67,19 +68,20 @@ def cases_show(case_id: str, as_json: bool) -> None:
     try:
         doc = get_case(open_engine(cli_settings(existing_install=True)), _case_id(case_id))
     except BillingOpsError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(clean(str(error))) from None
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    click.echo(
+    say(
         f"case {doc['id']} [{doc['status']}] {doc['kind']} / {doc['classification']}"
         f" / {doc['severity']}   opened {doc['opened_at']}\n"
     )
-    click.echo(handoff_text(doc["handoff"]))
-    click.echo("\nTIMELINE")
+    say(handoff_text(doc["handoff"]))
+    say("\nTIMELINE")
     for entry in doc["timeline"]:
-        click.echo(
-            f"  {entry['at']}  {entry['actor']:<12} {entry['action']:<14} {entry['note'] or ''}"
+        say(
+            f"  {entry['at']}  {clean(entry['actor']):<12} {entry['action']:<14} "
+            f"{clean(entry['note'] or '')}"
         )
 
 
@@ -114,8 +116,8 @@ def _transition(case_id: str, status: str, actor: str, note: str | None) -> None
             now=utc_now(),
         )
     except BillingOpsError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"case {doc['id']} is {doc['status']}")
+        raise click.ClickException(clean(str(error))) from None
+    say(f"case {doc['id']} is {doc['status']}")
 
 
 @main.command()
@@ -129,33 +131,34 @@ def lookup(query: str, as_json: bool) -> None:
     try:
         doc = do_lookup(open_engine(cli_settings(existing_install=True)), query)
     except LookupQueryError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(clean(str(error))) from None
     if as_json:
         click.echo(json.dumps(doc, indent=2))
     elif not doc["found"]:
-        click.echo(f"nothing known about {doc['query']}")
+        say(f"nothing known about {clean(doc['query'])}")
     if not doc["found"]:  # like grep: exit 1 when nothing matched
         raise SystemExit(1)
     if as_json:
         return
     for customer in doc["customers"]:
-        click.echo(
-            f"customer {customer['id']}  {customer['name'] or ''} <{customer['email'] or ''}>"
+        say(
+            f"customer {clean(customer['id'])}  {clean(customer['name'] or '')} "
+            f"<{clean(customer['email'] or '')}>"
         )
     for label in ("active", "canceled"):
-        click.echo(f"{label} subscriptions:")
+        say(f"{label} subscriptions:")
         for sub in doc["subscriptions"][label] or [{"id": "none"}]:
             items = ", ".join(
                 f"{i['quantity']}× {i['product']} {i['amount']}/{i['interval']}"
                 for i in sub.get("items", [])
             )
-            click.echo(f"  {sub['id']} {sub.get('status', '')} {items}")
-    click.echo("recent invoices:")
+            say(f"  {clean(sub['id'])} {clean(sub.get('status', ''))} {clean(items)}")
+    say("recent invoices:")
     for inv in doc["invoices"] or [{"id": "none"}]:
-        click.echo(
-            f"  {inv['id']} {inv.get('status', '')} {inv.get('billing_reason') or ''} "
-            f"{inv.get('amount_due', '')}"
+        say(
+            f"  {clean(inv['id'])} {clean(inv.get('status', ''))} "
+            f"{clean(inv.get('billing_reason') or '')} {clean(inv.get('amount_due', ''))}"
         )
-    click.echo("anomalies: " + ("; ".join(doc["anomalies"]) or "none"))
+    say("anomalies: " + clean("; ".join(doc["anomalies"]) or "none"))
     for case in doc["cases"]:
-        click.echo(f"case {case['id']} [{case['status']}] {case['key']}")
+        say(f"case {case['id']} [{clean(case['status'])}] {clean(case['key'])}")

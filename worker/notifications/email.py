@@ -21,6 +21,7 @@ from jinja2 import select_autoescape
 
 from worker.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from worker.templating import template_env
+from worker.textsafety import strip_controls
 
 #: Seconds before an SMTP conversation is abandoned (and retried later).
 DEFAULT_TIMEOUT_SECONDS = 15
@@ -71,10 +72,19 @@ class RenderedEmail:
 
 
 def render(kind: str, context: dict[str, Any]) -> RenderedEmail:
-    """The subject, plain text and HTML of the ``kind`` email (templates/email/<kind>.*)."""
+    """The subject, plain text and HTML of the ``kind`` email (templates/email/<kind>.*).
+
+    Every text value is stripped of control characters first (a customer's name is whatever
+    they typed: no escape sequence, bidi override or line break reaches the mail), and the
+    subject is one line, so nothing in it can start another header.
+    """
+    context = {
+        key: strip_controls(value) if isinstance(value, str) else value
+        for key, value in context.items()
+    }
     subject = _env.get_template(f"{kind}.subject.j2").render(**context)
     return RenderedEmail(
-        subject=" ".join(subject.split()),
+        subject=strip_controls(" ".join(subject.split())),
         text=_env.get_template(f"{kind}.txt.j2").render(**context),
         html=_env.get_template(f"{kind}.html.j2").render(**context),
     )
