@@ -393,7 +393,7 @@ def _pending_update_expired_finding(
         else {}
     )
     mrr_wanted = monthly_total(wanted) if wanted else None
-    mrr_now = sub.monthly_amount_minor
+    mrr_now = monthly_total(sub.items)  # list prices on both sides, like for like
     currency = sub.currency
     lost = max(mrr_wanted - mrr_now, 0) if mrr_wanted is not None and mrr_now is not None else None
     verify = ctx.verify_contract(sub)

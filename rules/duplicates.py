@@ -283,7 +283,7 @@ def _trial_upgrade_finding(
     subscriptions"), so the trial left behind is what would bill twice; it took no payment, so
     cancelling it refunds nothing, and the paid subscription is never touched.
     """
-    trial_mrr = older.monthly_amount_minor
+    trial_mrr = older.monthly_amount_after_trial_minor  # a trial bills 0 now; this at trial_end
     ends = format_time(older.trial_end)
     return Finding(
         **base,

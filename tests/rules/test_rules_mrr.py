@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from rules import parse_event
 from rules.snapshot import snapshot_of
 
 
@@ -86,3 +87,27 @@ def test_package_pricing_bills_started_packages(event):
     )
     (sub,) = snapshot_of([payload]).subscriptions
     assert sub.monthly_amount_minor == 2 * 5000
+
+
+def test_trial_left_beside_a_paid_plan_risks_its_after_trial_price(scenario, findings):
+    """The forgotten trial bills nothing now; what it would bill at trial_end is at risk."""
+    events = scenario("trial_then_paid")
+    (finding,) = [f for f in findings(events).values() if f.kind == "duplicate_subscription"]
+    trial = snapshot_of(events).subscriptions
+    (left,) = [s for s in trial if s.id == "sub_TiaTrial"]
+    assert left.monthly_amount_minor == 0
+    assert finding.revenue_impact.mrr_at_risk_minor == left.monthly_amount_after_trial_minor > 0
+
+
+def test_expired_upgrade_compares_list_prices_even_with_a_discount(payload, findings):
+    """A 100 %-off coupon on the current plan does not make the whole upgrade price "lost"."""
+    plain = findings(
+        [parse_event(payload("customer.subscription.pending_update_expired__upgrade"))]
+    )
+    doc = payload("customer.subscription.pending_update_expired__upgrade")
+    coupon = {"id": "FREE", "object": "coupon", "percent_off": 100, "duration": "forever"}
+    doc["data"]["object"]["discount"] = {"id": "di_Free", "object": "discount", "coupon": coupon}
+    discounted = findings([parse_event(doc)])
+    (before,) = [f for f in plain.values() if f.kind == "churn_signal"]
+    (after,) = [f for f in discounted.values() if f.kind == "churn_signal"]
+    assert after.revenue_impact.mrr_at_risk_minor == before.revenue_impact.mrr_at_risk_minor
