@@ -18,8 +18,8 @@ from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
 from rules.case_decisions import CaseStatus, Decision, ExistingCase, decide_cases
-from rules.codec import finding_from_json, finding_to_json
 from rules.findings import KINDS
+from worker.case_document import CaseDocument, CustomerView, load_document
 from worker.errors import CaseNotFoundError
 from worker.handoff import customer_view, finding_plan_name, render_handoff
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
@@ -53,22 +53,17 @@ class CaseEntry:
     event_id: str | None
 
 
-def stored_finding(row: CaseRow) -> Finding:
-    """The typed finding a case row stores (through the one codec in ``rules.codec``)."""
-    return finding_from_json(json.loads(row.finding))
-
-
-def stored_customer_view(row: CaseRow) -> dict[str, Any]:
-    """The masked customer view stored beside the finding (no email, no card data)."""
-    view = json.loads(row.finding).get("customer_view")
-    return view or {"id": row.customer_id, "name": None, "email_masked": None}
+def stored_document(row: CaseRow) -> CaseDocument:
+    """The typed finding and customer view a case row stores."""
+    return load_document(row.finding, row.customer_id)
 
 
 def _stored_doc(finding: Finding, snapshot: BillingSnapshot) -> str:
-    doc = finding_to_json(finding)
-    doc["customer_view"] = customer_view_json(finding, snapshot)
-    doc["plan_name"] = finding_plan_name(finding, snapshot)  # for Slack; not in the contract
-    return json.dumps(doc, sort_keys=True)
+    return CaseDocument(
+        finding,
+        customer_view_of(finding, snapshot),
+        plan_name=finding_plan_name(finding, snapshot),  # for Slack; not in the contract
+    ).dumps()
 
 
 def _entry(session: Session, case: CaseRow, now: datetime, action: str, **extra: Any) -> None:
@@ -126,7 +121,7 @@ def sync_cases(
             key=row.key,
             status=CaseStatus(row.status),
             resolved_by_system=row.status_by == SYSTEM_ACTOR,
-            finding=stored_finding(row),
+            finding=stored_document(row).finding,
         )
         for row in rows.values()
     ]
@@ -196,7 +191,8 @@ def iso(moment: datetime) -> str:
 
 def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) -> dict[str, Any]:
     """A case in the shape of the interface contract (emails masked, no card data)."""
-    finding = stored_finding(row)
+    document = stored_document(row)
+    finding = document.finding
     handoff = json.loads(row.handoff)
     action = finding.recommended_action
     impact = finding.revenue_impact
@@ -207,7 +203,7 @@ def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) ->
         "kind": row.kind,
         "classification": row.classification,
         "severity": row.severity,
-        "customer": stored_customer_view(row),
+        "customer": document.customer.as_json(),
         "subjects": list(finding.subjects),
         "opened_at": iso(row.opened_at),
         "updated_at": iso(row.updated_at),
@@ -292,6 +288,7 @@ def set_status(
     return get_case(engine, case_id)
 
 
-def customer_view_json(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]:
+def customer_view_of(finding: Finding, snapshot: BillingSnapshot) -> CustomerView:
+    """The masked customer view stored with a case (no address, no card data)."""
     view = customer_view(finding, snapshot)
-    return {"id": view["id"], "name": view["name"], "email_masked": view["email_masked"]}
+    return CustomerView(id=view["id"], name=view["name"], email_masked=view["email_masked"])
