@@ -17,3 +17,7 @@ class MalformedEventError(RulesError, ValueError):
 
 class MalformedRecordError(RulesError, ValueError):
     """Raised when a stored record document cannot be turned back into an ``ObjectRecord``."""
+
+
+class MalformedFindingError(RulesError, ValueError):
+    """Raised when a stored finding document cannot be turned back into a ``Finding``."""

@@ -8,17 +8,18 @@ billing-ops itself, with the reason in the timeline.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
-from rules.findings import KINDS, SEVERITY_RANK
+from rules.case_decisions import CaseStatus, Decision, ExistingCase, decide_cases
+from rules.findings import KINDS
+from worker.case_document import CaseDocument, CustomerView, load_document
 from worker.errors import CaseNotFoundError
 from worker.handoff import customer_view, finding_plan_name, render_handoff
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from rules import BillingEvent, BillingSnapshot, Finding
 
 
-OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+OPEN, ACKNOWLEDGED, RESOLVED = (s.value for s in CaseStatus)
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
 SYSTEM_ACTOR = "billing-ops"
 
@@ -52,10 +53,17 @@ class CaseEntry:
     event_id: str | None
 
 
-def finding_to_json(finding: Finding) -> dict[str, Any]:
-    doc = dataclasses.asdict(finding)
-    doc["key"] = finding.key
-    return doc
+def stored_document(row: CaseRow) -> CaseDocument:
+    """The typed finding and customer view a case row stores."""
+    return load_document(row.finding, row.customer_id)
+
+
+def _stored_doc(finding: Finding, snapshot: BillingSnapshot) -> str:
+    return CaseDocument(
+        finding,
+        customer_view_of(finding, snapshot),
+        plan_name=finding_plan_name(finding, snapshot),  # for Slack; not in the contract
+    ).dumps()
 
 
 def _entry(session: Session, case: CaseRow, now: datetime, action: str, **extra: Any) -> None:
@@ -81,79 +89,85 @@ def sync_cases(
     *,
     notify: NotifyPolicy | None = None,
 ) -> SyncResult:
-    """Open, update or reopen a case per finding; resolve cleared state-derived ones."""
+    """Apply ``rules.case_decisions.decide_cases`` to the person's cases: open, update or
+    reopen a case per finding, resolve cleared state-derived ones, leave the rest alone."""
     changes: list[CaseChange] = []  # for the notification planner, same transaction
     opened: list[int] = []
     updated: list[int] = []
     resolved: list[int] = []
-    current = {finding.key: finding for finding in findings}
-    existing = {
+    current = [finding.key for finding in findings]
+    # A case about an object with no known customer (a dispute on a charge never seen) is
+    # found by its subject: every kind keyed on an object of this snapshot.
+    subject_keys = [f"{kind}:{object_id}" for kind in KINDS for object_id in _object_ids(snapshot)]
+    rows = {
         row.key: row
-        for row in session.scalars(select(CaseRow).where(CaseRow.key.in_(list(current))))
+        for row in session.scalars(
+            select(CaseRow).where(
+                or_(
+                    CaseRow.key.in_(current),
+                    and_(
+                        CaseRow.status != RESOLVED,
+                        or_(
+                            CaseRow.customer_id.in_(person.customer_ids),
+                            CaseRow.key.in_(subject_keys),
+                        ),
+                    ),
+                )
+            )
+        )
     }
-    for key, finding in sorted(current.items()):
-        doc = finding_to_json(finding)
-        doc["customer_view"] = customer_view_json(finding, snapshot)
-        doc["plan_name"] = finding_plan_name(finding, snapshot)  # for Slack; not in the contract
-        finding_json = json.dumps(doc, sort_keys=True)
-        row = existing.get(key)
-        if row is None:
+    existing = [
+        ExistingCase(
+            key=row.key,
+            status=CaseStatus(row.status),
+            resolved_by_system=row.status_by == SYSTEM_ACTOR,
+            finding=stored_document(row).finding,
+        )
+        for row in rows.values()
+    ]
+    for decision in decide_cases(existing, findings):
+        finding, note = decision.finding, decision.note
+        row = rows.get(decision.key)
+        if decision.decision is Decision.OPEN and finding is not None:
             row = CaseRow(
-                key=key,
+                key=decision.key,
                 status=OPEN,
                 kind=finding.kind,
                 classification=finding.classification,
                 severity=finding.severity,
                 customer_id=finding.customer_id,
-                finding=finding_json,
+                finding=_stored_doc(finding, snapshot),
                 handoff=json.dumps(render_handoff(finding, snapshot)),
                 opened_at=now,
                 updated_at=now,
             )
             session.add(row)
             session.flush()
-            _entry(session, row, now, "opened", note=finding.reasoning, event_id=event.id)
+            _entry(session, row, now, "opened", note=note, event_id=event.id)
             opened.append(row.id)
             changes.append(CaseChange(row, "opened", event.id))
+        elif row is None:
             continue
-        if row.finding == finding_json:
-            continue
-        before = json.loads(row.finding)
-        reopened = row.status == RESOLVED
-        if reopened and not _came_back(row, finding):
-            continue
-        row.classification = finding.classification
-        row.severity = finding.severity
-        row.finding = finding_json
-        row.handoff = json.dumps(render_handoff(finding, snapshot))
-        row.updated_at = now
-        if reopened:
-            row.status, row.resolved_at, row.status_by, row.status_note = OPEN, None, None, None
-            _entry(session, row, now, "reopened", note="the problem came back", event_id=event.id)
-        else:
-            _entry(
-                session, row, now, "updated", note=_what_changed(before, finding), event_id=event.id
-            )
-        updated.append(row.id)
-        changes.append(CaseChange(row, "reopened" if reopened else "updated", event.id))
-
-    # A case about an object with no known customer (a dispute on a charge never seen) is
-    # found by its subject: every kind keyed on an object of this snapshot.
-    subject_keys = [f"{kind}:{object_id}" for kind in KINDS for object_id in _object_ids(snapshot)]
-    if person.customer_ids or subject_keys:
-        for row in session.scalars(
-            select(CaseRow).where(
-                CaseRow.customer_id.in_(person.customer_ids) | CaseRow.key.in_(subject_keys),
-                CaseRow.status != RESOLVED,
-            )
-        ):
-            if row.key in current or not json.loads(row.finding).get("auto_clear"):
-                continue
+        elif decision.decision in (Decision.UPDATE, Decision.REOPEN) and finding is not None:
+            row.classification = finding.classification
+            row.severity = finding.severity
+            row.finding = _stored_doc(finding, snapshot)
+            row.handoff = json.dumps(render_handoff(finding, snapshot))
+            row.updated_at = now
+            if decision.decision is Decision.REOPEN:
+                row.status, row.resolved_at, row.status_by, row.status_note = OPEN, None, None, None
+            _entry(session, row, now, decision.decision.value, note=note, event_id=event.id)
+            updated.append(row.id)
+            changes.append(CaseChange(row, decision.decision.value, event.id))
+        elif decision.decision is Decision.AUTO_RESOLVE:
             row.status, row.resolved_at, row.updated_at = RESOLVED, now, now
-            row.status_by, row.status_note = SYSTEM_ACTOR, "the condition no longer holds"
-            _entry(session, row, now, "auto_resolved", note=row.status_note, event_id=event.id)
+            row.status_by, row.status_note = SYSTEM_ACTOR, note
+            _entry(session, row, now, "auto_resolved", note=note, event_id=event.id)
             resolved.append(row.id)
             changes.append(CaseChange(row, "auto_resolved", event.id))
+        elif finding is not None and row.status != RESOLVED:
+            # Same finding: only the masked customer view may have changed (a new name).
+            row.finding = _stored_doc(finding, snapshot)
     outbox = plan_notifications(session, changes, snapshot, now, notify)
     return SyncResult(tuple(opened), tuple(updated), tuple(resolved), outbox)
 
@@ -163,32 +177,6 @@ def _object_ids(snapshot: BillingSnapshot) -> list[str]:
     ids = [d.id for d in snapshot.disputes] + [c.id for c in snapshot.charges]
     ids += [w.charge_id for w in snapshot.early_fraud_warnings if w.charge_id]
     return sorted(set(ids))
-
-
-def _what_changed(before: dict[str, Any], finding: Finding) -> str:
-    """A timeline note naming what an update brought, not a repeat of the reasoning."""
-    changes = []
-    new_evidence = sorted(set(finding.evidence) - set(before.get("evidence", [])))
-    if new_evidence:
-        changes.append("new evidence " + ", ".join(new_evidence))
-    for field in ("classification", "severity"):
-        if before.get(field) != getattr(finding, field):
-            changes.append(f"{field} {before.get(field)} → {getattr(finding, field)}")
-    if set(before.get("subjects", [])) != set(finding.subjects):
-        changes.append("subjects now " + ", ".join(finding.subjects))
-    return "; ".join(changes) or "billing state refreshed"
-
-
-def _came_back(row: CaseRow, finding: Finding) -> bool:
-    """Whether a resolved case's problem is back: billing-ops resolved it because it had
-    cleared, or an operator resolved it and it has since grown (new subjects, higher
-    severity). A renewal or a redelivery alone never reopens an operator's resolution."""
-    if row.status_by == SYSTEM_ACTOR:
-        return True
-    before = json.loads(row.finding)
-    grew = bool(set(finding.subjects) - set(before["subjects"]))
-    escalated = SEVERITY_RANK.get(finding.severity, 0) > SEVERITY_RANK.get(row.severity, 0)
-    return grew or escalated
 
 
 # --- operator queries and transitions -------------------------------------------------
@@ -203,9 +191,11 @@ def iso(moment: datetime) -> str:
 
 def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) -> dict[str, Any]:
     """A case in the shape of the interface contract (emails masked, no card data)."""
-    finding = json.loads(row.finding)
+    document = stored_document(row)
+    finding = document.finding
     handoff = json.loads(row.handoff)
-    action = finding["recommended_action"]
+    action = finding.recommended_action
+    impact = finding.revenue_impact
     doc: dict[str, Any] = {
         "id": row.id,
         "key": row.key,
@@ -213,22 +203,26 @@ def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) ->
         "kind": row.kind,
         "classification": row.classification,
         "severity": row.severity,
-        "customer": finding.get("customer_view")
-        or {"id": row.customer_id, "name": None, "email_masked": None},
-        "subjects": finding["subjects"],
+        "customer": document.customer.as_json(),
+        "subjects": list(finding.subjects),
         "opened_at": iso(row.opened_at),
         "updated_at": iso(row.updated_at),
         "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
-        "evidence": finding["evidence"],
-        "revenue_impact": finding["revenue_impact"],
-        "recommended_action": {
-            "type": action["type"],
-            "target": action["target"],
-            "reversible": action["reversible"],
+        "evidence": list(finding.evidence),
+        "revenue_impact": {
+            "currency": impact.currency,
+            "amount_minor": impact.amount_minor,
+            "mrr_at_risk_minor": impact.mrr_at_risk_minor,
         },
-        "reasoning": finding["reasoning"],
-        "question": finding.get("question"),
-        "verify_contract": finding.get("verify_contract", False),
+        "recommended_action": {
+            "type": action.type,
+            "target": action.target,
+            "reversible": action.reversible,
+        },
+        "reasoning": finding.reasoning,
+        "question": finding.question,
+        "verify_contract": finding.verify_contract,
+        "guard_notes": list(finding.guard_notes),
         "handoff": handoff,
         "status_by": row.status_by,
         "status_note": row.status_note,
@@ -294,6 +288,7 @@ def set_status(
     return get_case(engine, case_id)
 
 
-def customer_view_json(finding: Finding, snapshot: BillingSnapshot) -> dict[str, Any]:
+def customer_view_of(finding: Finding, snapshot: BillingSnapshot) -> CustomerView:
+    """The masked customer view stored with a case (no address, no card data)."""
     view = customer_view(finding, snapshot)
-    return {"id": view["id"], "name": view["name"], "email_masked": view["email_masked"]}
+    return CustomerView(id=view["id"], name=view["name"], email_masked=view["email_masked"])

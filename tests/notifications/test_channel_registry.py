@@ -35,8 +35,8 @@ def webhook_channel(url: str) -> ChannelSpec:
         return [PlannedRow(key, "case_opened", {}, "would have posted the case to the webhook")]
 
     def prepare(ctx: SendContext) -> Outgoing | Settle:
-        body = {"case": ctx.case.id, "kind": ctx.finding["kind"]}
-        return Outgoing(f"case posted to the webhook ({ctx.finding['kind']})", body)
+        body = {"case": ctx.case.id, "kind": ctx.finding.kind}
+        return Outgoing(f"case posted to the webhook ({ctx.finding.kind})", body)
 
     def send(connection: str, message: dict[str, object]) -> None:
         request = urllib.request.Request(

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from rules import BillingSnapshot
+    from rules import BillingSnapshot, Finding
+    from worker.case_document import CaseDocument
     from worker.notifications.outbox import Claim
     from worker.notifications.planning import CaseChange, NotifyPolicy
     from worker.settings import Settings
@@ -37,10 +38,14 @@ class PlanContext:
 
     session: Session
     change: CaseChange
-    finding: dict[str, Any]
+    document: CaseDocument  # the case's typed finding and masked customer view
     snapshot: BillingSnapshot
     now: datetime
     policy: NotifyPolicy
+
+    @property
+    def finding(self) -> Finding:
+        return self.document.finding
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,13 @@ class SendContext:
 
     claim: Claim
     case: CaseRow
-    finding: dict[str, Any]
+    document: CaseDocument  # the case's typed finding and masked customer view
     session: Session
     connection: Any  # what ``connect`` returned; None when the channel is off now
+
+    @property
+    def finding(self) -> Finding:
+        return self.document.finding
 
 
 @dataclass(frozen=True)

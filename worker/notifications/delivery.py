@@ -9,7 +9,6 @@ case timeline says so.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import Engine
 
+from worker.case_document import load_document
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.notifications import channels as registry
 from worker.notifications import outbox
@@ -229,6 +229,6 @@ def _prepare(engine: Engine, claim: outbox.Claim, channels: Channels) -> Outgoin
         case = session.get(CaseRow, claim.case_id)
         if case is None:
             return Settle(CANCELLED, "notification not sent: the case is gone")
-        finding = json.loads(case.finding)
+        document = load_document(case.finding, case.customer_id)
         connection = channels.connection(claim.channel)
-        return spec.prepare(SendContext(claim, case, finding, session, connection))
+        return spec.prepare(SendContext(claim, case, document, session, connection))

@@ -6,7 +6,6 @@ are never added together.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from email.utils import formatdate
 from sqlalchemy import Engine, select
 
 from rules.formatting import format_money
+from worker.case_document import load_document
 from worker.errors import ConfigurationError
 from worker.store.db import read_session
 from worker.store.tables import CaseRow
@@ -74,16 +74,16 @@ def build_digest(engine: Engine, *, since: datetime, now: datetime) -> Digest:
             )
         ).all()
     for kind, opened_at, finding_json in rows:
-        impact = json.loads(finding_json).get("revenue_impact") or {}
-        currency = (impact.get("currency") or "???").lower()
+        impact = load_document(finding_json).finding.revenue_impact
+        currency = (impact.currency or "???").lower()
         counts[kind][0] += 1
         opened = opened_at if opened_at.tzinfo else opened_at.replace(tzinfo=UTC)
         if opened >= since:
             counts[kind][1] += 1
-        stake[kind][currency] += int(impact.get("amount_minor") or 0)
-        if "mrr_at_risk_minor" in impact and impact["mrr_at_risk_minor"] is None:
+        stake[kind][currency] += impact.amount_minor
+        if impact.mrr_at_risk_minor is None:
             mrr_unknown[kind] += 1
-        mrr[kind][currency] += int(impact.get("mrr_at_risk_minor") or 0)
+        mrr[kind][currency] += impact.mrr_at_risk_minor or 0
     kinds = tuple(
         KindSummary(
             kind=kind,

@@ -10,16 +10,16 @@ pending are cancelled when their invoice is paid or void, or their case resolves
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.case_document import CaseDocument, load_document
 from worker.notifications import channels as registry
 from worker.notifications import outbox, recovery
 from worker.notifications.channel import ChannelSpec, PlanContext, PlannedRow
@@ -90,9 +90,9 @@ def plan_notifications(
             continue
         if policy is None:
             continue
-        finding = json.loads(item.case.finding)
+        document = load_document(item.case.finding, item.case.customer_id)
         for spec in registry.CHANNELS:
-            pending += _plan(session, spec, item, finding, snapshot, now, policy)
+            pending += _plan(session, spec, item, document, snapshot, now, policy)
     return tuple(pending)
 
 
@@ -100,12 +100,12 @@ def _plan(
     session: Session,
     spec: ChannelSpec,
     item: CaseChange,
-    finding: dict[str, Any],
+    document: CaseDocument,
     snapshot: BillingSnapshot,
     now: datetime,
     policy: NotifyPolicy,
 ) -> list[int]:
-    context = PlanContext(session, item, finding, snapshot, now, policy)
+    context = PlanContext(session, item, document, snapshot, now, policy)
     pending: list[int] = []
     for row in spec.plan(context):
         pending += _insert(session, item.case, spec, row, policy, now)

@@ -7,13 +7,13 @@ Used twice: when the case changes (to plan the email and describe it) and again 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rules.declines import failed_charge_of
 from rules.formatting import format_money
 
 if TYPE_CHECKING:
-    from rules import BillingSnapshot
+    from rules import BillingSnapshot, Finding
     from rules.model import Invoice
 
 #: Finding kinds that send the customer a recovery email. A first payment that never
@@ -48,9 +48,9 @@ class Recovery:
     authenticate: bool = False
 
 
-def recovery_invoice(finding: dict[str, Any], snapshot: BillingSnapshot) -> Invoice | None:
+def recovery_invoice(finding: Finding, snapshot: BillingSnapshot) -> Invoice | None:
     """The invoice the customer should pay: a subject, or a subject subscription's latest."""
-    subjects = finding.get("subjects") or []
+    subjects = finding.subjects
     for subject in subjects:
         invoice = snapshot.invoice(subject)
         if invoice is not None:
@@ -74,18 +74,18 @@ def recipient(snapshot: BillingSnapshot, customer_id: str, invoice: Invoice | No
     return invoice.customer_email if invoice is not None else None
 
 
-def describe(finding: dict[str, Any], snapshot: BillingSnapshot) -> Recovery | None:
+def describe(finding: Finding, snapshot: BillingSnapshot) -> Recovery | None:
     """The recovery email's facts, or None when there is no unpaid invoice to point at."""
     invoice = recovery_invoice(finding, snapshot)
     if invoice is None or is_settled(invoice):
         return None
-    customer_id = finding["customer_id"]
+    customer_id = finding.customer_id
     customer = snapshot.customer(customer_id)
     name = (customer.name if customer else None) or invoice.customer_name
     charge = failed_charge_of(snapshot, invoice)
-    on_invoice_page = finding["recommended_action"]["type"] == INVOICE_LINK_ACTION
+    on_invoice_page = finding.recommended_action.type == INVOICE_LINK_ACTION
     return Recovery(
-        kind=finding["kind"],
+        kind=finding.kind,
         customer_id=customer_id,
         invoice_id=invoice.id,
         attempt_count=invoice.attempt_count,
@@ -102,7 +102,7 @@ def describe(finding: dict[str, Any], snapshot: BillingSnapshot) -> Recovery | N
 
 
 def _plan_name(
-    snapshot: BillingSnapshot, subscription_id: str | None, finding: dict[str, Any]
+    snapshot: BillingSnapshot, subscription_id: str | None, finding: Finding
 ) -> str | None:
     """The product's name as billing-ops learned it, else a readable one from a readable id
     (``prod_team_plus`` → ``Team Plus``); an opaque Stripe id (``prod_NWjs8kKbJWmuuc``) is not
@@ -110,9 +110,7 @@ def _plan_name(
     """
     sub = snapshot.subscription(subscription_id)
     if sub is None:
-        sub = next(
-            (s for s in map(snapshot.subscription, finding.get("subjects") or []) if s), None
-        )
+        sub = next((s for s in map(snapshot.subscription, finding.subjects) if s), None)
     if sub is None:
         return None
     product = next((item.product_id for item in sub.items if item.product_id), None)

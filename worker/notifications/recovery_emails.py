@@ -9,7 +9,7 @@ the email, a newer dunning step supersedes it. The facts come from
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
@@ -72,7 +72,7 @@ def connect(settings: Settings) -> EmailConnection | None:
 def plan(ctx: PlanContext) -> list[PlannedRow]:
     """One row per dunning step of the case's unpaid invoice."""
     case, policy = ctx.change.case, ctx.policy
-    if ctx.finding["kind"] not in recovery.RECOVERY_KINDS:
+    if ctx.finding.kind not in recovery.RECOVERY_KINDS:
         return []
     facts = recovery.describe(ctx.finding, ctx.snapshot)
     if facts is None:
@@ -149,7 +149,7 @@ def prepare(ctx: SendContext) -> Outgoing | Settle:
             f"recovery email not sent: superseded by attempt "
             f"{invoice.attempt_count} of invoice {invoice.id}",
         )
-    facts = recovery.describe({**ctx.finding, "subjects": [invoice.id]}, snapshot)
+    facts = recovery.describe(replace(ctx.finding, subjects=(invoice.id,)), snapshot)
     address = recovery.recipient(snapshot, case.customer_id, invoice)
     masked = mask_email(address) or "(no address on file)"
     connection: EmailConnection | None = ctx.connection

@@ -19,7 +19,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from rules.findings import Finding, RevenueImpact
 from rules.formatting import format_money
+from worker.case_document import CaseDocument
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.pii import mask_email, scrub_text
 from worker.templating import template_env
@@ -96,59 +98,60 @@ def _label(value: str | None) -> str:
     return (value or "unknown").replace("_", " ")
 
 
-def masked_customer(finding: dict[str, Any]) -> str:
+def masked_customer(document: CaseDocument) -> str:
     """``Jane D. · j***@example.com · cus_123``: recognisable for an operator, no address."""
-    view = finding.get("customer_view") or {}
+    view = document.customer
     parts = []
-    name = (view.get("name") or "").split()
+    name = (view.name or "").split()
     if name:
         parts.append(" ".join([name[0], *(f"{n[0]}." for n in name[1:2])]))
-    if view.get("email_masked"):
-        parts.append(mask_email(view["email_masked"]) or "")
-    parts.append(finding.get("customer_id") or view.get("id") or "unknown customer")
+    if view.email_masked:
+        parts.append(mask_email(view.email_masked) or "")
+    parts.append(document.finding.customer_id or view.id or "unknown customer")
     return " · ".join(parts)
 
 
-def alert_text(case_id: int, reason: str, finding: dict[str, Any]) -> str:
+def alert_text(case_id: int, reason: str, finding: Finding) -> str:
     """The one-line summary: the "would have sent" note (the fallback text escapes it)."""
-    impact = finding.get("revenue_impact") or {}
-    at_stake = format_money(impact.get("amount_minor") or 0, impact.get("currency"))
-    kind = KIND_LABELS.get(finding["kind"], _label(finding["kind"]))
+    impact = finding.revenue_impact
+    at_stake = format_money(impact.amount_minor, impact.currency)
+    kind = KIND_LABELS.get(finding.kind, _label(finding.kind))
     prefix = "Duplicate charge alert" if reason == "duplicate_charge" else f"New case: {kind}"
     return scrub_text(
-        f"{prefix} — case #{case_id}, {finding['severity']}, {at_stake} at stake, "
-        f"recommended {_label(finding['recommended_action']['type'])}"
+        f"{prefix} — case #{case_id}, {finding.severity}, {at_stake} at stake, "
+        f"recommended {_label(finding.recommended_action.type)}"
     )
 
 
-def _mrr_at_risk(impact: dict[str, Any]) -> str | None:
+def _mrr_at_risk(impact: RevenueImpact) -> str | None:
     """MRR at risk as text: "unknown" when the rules could not know it (metered or tiered
     prices, a discount without its terms), None when there is none."""
-    if "mrr_at_risk_minor" in impact and impact["mrr_at_risk_minor"] is None:
+    if impact.mrr_at_risk_minor is None:
         return "unknown"
-    value = impact.get("mrr_at_risk_minor")
-    return format_money(value, impact.get("currency")) if value else None
+    value = impact.mrr_at_risk_minor
+    return format_money(value, impact.currency) if value else None
 
 
 def render_alert(
-    case_id: int, reason: str, finding: dict[str, Any], *, public_base_url: str | None
+    case_id: int, reason: str, document: CaseDocument, *, public_base_url: str | None
 ) -> SlackMessage:
-    """The Block Kit message for a new case (or a duplicate charge) from its finding JSON."""
-    impact = finding.get("revenue_impact") or {}
-    action = finding["recommended_action"]
-    kind = KIND_LABELS.get(finding["kind"], _label(finding["kind"]))
+    """The Block Kit message for a new case (or a duplicate charge) from its finding."""
+    finding = document.finding
+    impact = finding.revenue_impact
+    action = finding.recommended_action
+    kind = KIND_LABELS.get(finding.kind, _label(finding.kind))
     context = {
         "kind": kind,
-        "classification": _label(finding["classification"]),
-        "severity": finding["severity"],
-        "customer": masked_customer(finding),
-        "plan": finding.get("plan_name"),
-        "at_stake": format_money(impact.get("amount_minor") or 0, impact.get("currency")),
+        "classification": _label(finding.classification),
+        "severity": finding.severity,
+        "customer": masked_customer(document),
+        "plan": document.plan_name,
+        "at_stake": format_money(impact.amount_minor, impact.currency),
         "mrr_at_risk": _mrr_at_risk(impact),
-        "action": _label(action["type"]),
-        "target": action.get("target"),
-        "reversible": bool(action.get("reversible")),
-        "steps": list(action.get("steps") or [])[:3],
+        "action": _label(action.type),
+        "target": action.target,
+        "reversible": action.reversible,
+        "steps": list(action.steps)[:3],
     }
     template = "duplicate_charge.md.j2" if reason == "duplicate_charge" else "case_alert.md.j2"
     body = scrub_text(_env.get_template(template).render(**context).strip())
@@ -161,7 +164,7 @@ def render_alert(
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}},
     ]
-    key = slack_escape(scrub_text(finding.get("key") or ""))
+    key = slack_escape(scrub_text(finding.key))
     footer = f"case #{case_id} · {key}"
     if public_base_url:
         url = f"{public_base_url}/api/cases/{case_id}"

@@ -60,7 +60,7 @@ def plan(ctx: PlanContext) -> list[PlannedRow]:
     case, change = ctx.change.case, ctx.change
     if change.change == "updated":
         return []  # operators hear about new (and reopened) cases, not every change
-    if ctx.finding["kind"] == "duplicate_charge":
+    if ctx.finding.kind == "duplicate_charge":
         reason = DUPLICATE_CHARGE  # always, whatever the severity
     elif SEVERITY_RANK.get(case.severity, 0) >= SEVERITY_RANK[ctx.policy.slack_min_severity]:
         reason = CASE_ALERT
@@ -87,7 +87,9 @@ def prepare(ctx: SendContext) -> Outgoing | Settle:
     if connection is None:
         text = alert_text(case.id, reason, ctx.finding)
         return Settle(outbox.SKIPPED, f"would have sent a Slack alert: {text}")
-    message = render_alert(case.id, reason, ctx.finding, public_base_url=connection.public_base_url)
+    message = render_alert(
+        case.id, reason, ctx.document, public_base_url=connection.public_base_url
+    )
     return Outgoing("Slack alert posted to operators", message)
 
 
