@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import delete, select
 
 from tests.support import customer, envelope
 from tests.worker.clock_stories import (
@@ -27,7 +28,13 @@ from worker.cases import list_cases
 from worker.clock import lease
 from worker.clock.run import run_clock
 from worker.pipeline import process_event
-from worker.store.db import read_session
+from worker.store.db import (
+    alembic_config,
+    make_engine,
+    read_session,
+    upgrade_database,
+    write_session,
+)
 from worker.store.tables import ClockDueRow, ClockLeaseRow
 
 
@@ -112,16 +119,20 @@ def test_a_run_while_another_holds_the_lease_does_nothing(engine):
 
 
 def test_two_concurrent_runs_evaluate_each_person_once(engine):
-    """Two runs started together: each due person is evaluated by exactly one of them, and
-    their cases open once."""
+    """Two runs started together from two engines (two workers' connection pools): one does
+    the work, each due person is evaluated once, and their cases open once."""
     for n in range(6):
         feed(engine, trial_without_card(f"cus_T{n}", f"sub_T{n}"))
     barrier = threading.Barrier(2)
     results = []
 
     def one_run() -> None:
-        barrier.wait()
-        results.append(run_clock(engine, at(TRIAL_END - 3 * DAY)))
+        other = make_engine(engine.url.render_as_string(hide_password=False))
+        try:
+            barrier.wait()
+            results.append(run_clock(other, at(TRIAL_END - 3 * DAY)))
+        finally:
+            other.dispose()
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for thread in threads:
@@ -135,3 +146,18 @@ def test_two_concurrent_runs_evaluate_each_person_once(engine):
     with read_session(engine) as session:
         lease_row = session.scalars(select(ClockLeaseRow)).one()
     assert lease_row.holder is None  # released
+
+
+def test_an_upgraded_install_has_everyone_due_once(database_url, tmp_path):
+    """People stored before the clock existed are due at once after the upgrade, so the first
+    run finds the trial already in its last days."""
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0003")
+    feed(engine, trial_without_card())
+    with write_session(engine) as session:
+        session.execute(delete(ClockDueRow))  # as before the clock: nobody scheduled
+    upgrade_database(engine, tmp_path)
+    run = run_clock(engine, at(TRIAL_END - 2 * DAY))
+    assert run.evaluated == ("cus_T",)
+    assert [c["key"] for c in churn_cases(engine)] == ["churn_signal:sub_T"]
+    engine.dispose()

@@ -62,7 +62,7 @@ def run_clock(
         log.info("clock_run_skipped", reason="another run holds the lease")
         return ClockRun(ran=False)
     try:
-        result = _run(engine, now, config or RulesConfig(), notify, batch_size)
+        result = _run(engine, holder, now, config or RulesConfig(), notify, batch_size)
     finally:
         lease.release(engine, holder)
     CLOCK_RUNS.labels(outcome="ran").inc()
@@ -78,6 +78,7 @@ def run_clock(
 
 def _run(
     engine: Engine,
+    holder: str,
     now: datetime,
     config: RulesConfig,
     notify: NotifyPolicy | None,
@@ -94,6 +95,7 @@ def _run(
         keys = [k for k in due_people(engine, at, limit=batch_size) if k not in seen]
         if not keys:
             break
+        lease.acquire(engine, holder)  # renew: a long run keeps it while it makes progress
         for key in keys:
             seen.add(key)
             with read_session(engine) as session:  # who is this? (read before locking)
