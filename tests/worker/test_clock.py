@@ -8,13 +8,14 @@ expiry month (customer.source.expiring: "will expire at the end of the month").
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 from alembic import command
 from sqlalchemy import delete, select
 
-from tests.support import customer, envelope
+from tests.support import customer, envelope, event_fixture
 from tests.worker.clock_stories import (
     CARD_EXPIRES,
     DAY,
@@ -24,7 +25,7 @@ from tests.worker.clock_stories import (
     paying_with_card,
     trial_without_card,
 )
-from worker.cases import list_cases
+from worker.cases import get_case, list_cases
 from worker.clock import lease
 from worker.clock.run import run_clock
 from worker.pipeline import process_event
@@ -77,6 +78,23 @@ def test_clock_opens_a_card_expiry_case_with_no_other_event(engine):
     with read_session(engine) as session:
         row = session.get(ClockDueRow, "cus_C")
     assert row is not None and row.due_at is None  # nothing later can change with time
+
+
+def test_clock_warns_of_a_dispute_evidence_deadline_with_no_other_event(engine):
+    """A dispute awaiting evidence: two days before evidence_details.due_by the clock adds
+    "respond today" to its case, and at due_by says the deadline passed."""
+    charge = event_fixture("charge.succeeded__card.json")
+    dispute = event_fixture("charge.dispute.created__subscription_canceled.json")
+    feed(engine, [json.dumps(charge), json.dumps(dispute)])
+    due_by = dispute["data"]["object"]["evidence_details"]["due_by"]
+    (case,) = list_cases(engine, kind="dispute")
+    run_clock(engine, at(due_by - 2 * DAY))
+    shown = get_case(engine, case["id"])
+    assert "Respond today" in " ".join(shown["handoff"].values())
+    assert shown["timeline"][-1]["event_id"] == f"clock_{due_by - 2 * DAY}"
+    run_clock(engine, at(due_by))
+    shown = get_case(engine, case["id"])
+    assert "has passed" in " ".join(shown["handoff"].values())
 
 
 def test_the_clock_touches_only_the_people_who_are_due(engine):
