@@ -97,6 +97,17 @@ def test_clock_warns_of_a_dispute_evidence_deadline_with_no_other_event(engine):
     assert "has passed" in " ".join(shown["handoff"].values())
 
 
+def test_clock_warns_of_the_deadline_of_a_dispute_on_a_charge_never_seen(engine):
+    """A dispute whose charge (and so customer) billing-ops never saw still comes due."""
+    dispute = event_fixture("charge.dispute.created__subscription_canceled.json")
+    feed(engine, [json.dumps(dispute)])
+    due_by = dispute["data"]["object"]["evidence_details"]["due_by"]
+    (case,) = list_cases(engine, kind="dispute")
+    run = run_clock(engine, at(due_by - 2 * DAY))
+    assert run.evaluated == ("object:dispute:dp_Canceled",)
+    assert "Respond today" in " ".join(get_case(engine, case["id"])["handoff"].values())
+
+
 def test_the_clock_touches_only_the_people_who_are_due(engine):
     """Of two people, only the one whose instant has come is evaluated."""
     feed(engine, trial_without_card())

@@ -15,7 +15,7 @@ from rules.due import clock_event
 from worker import projection
 from worker.clock import lease
 from worker.clock.evaluation import evaluate_person
-from worker.clock.schedule import due_people, is_due
+from worker.clock.schedule import due_people, is_due, objects_of
 from worker.notifications.planning import NotifyPolicy
 from worker.store.db import read_session, write_session
 
@@ -98,9 +98,10 @@ def _run(
         lease.acquire(engine, holder)  # renew: a long run keeps it while it makes progress
         for key in keys:
             seen.add(key)
+            objects = objects_of(key)  # a customerless object's row, or a customer's
             with read_session(engine) as session:  # who is this? (read before locking)
-                person = projection.find_person(session, [key], [])
-            with write_session(engine, lock_keys=person.lock_keys) as session:
+                person = projection.find_person(session, [] if objects else [key], [])
+            with write_session(engine, lock_keys=person.lock_keys or [key]) as session:
                 if not is_due(session, key, at):
                     continue  # an event evaluated them since the query
                 person = projection.find_person(session, person.customer_ids, person.emails)
@@ -112,6 +113,7 @@ def _run(
                     now=now,
                     config=config,
                     notify=notify,
+                    objects=objects,
                 )
             CLOCK_EVALUATIONS.inc()
             evaluated.append(key)
