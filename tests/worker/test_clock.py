@@ -181,7 +181,7 @@ def test_an_upgraded_install_has_everyone_due_once(database_url, tmp_path):
     """People stored before the clock existed are due at once after the upgrade, so the first
     run finds the trial already in its last days."""
     engine = make_engine(database_url)
-    command.upgrade(alembic_config(engine), "0003")
+    command.upgrade(alembic_config(engine), "0004")
     feed(engine, trial_without_card())
     with write_session(engine) as session:
         session.execute(delete(ClockDueRow))  # as before the clock: nobody scheduled

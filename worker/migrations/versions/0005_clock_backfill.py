@@ -1,7 +1,7 @@
 """the clock: every customer already in the store is due once, so their next time is known
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-25
 
 An install that upgrades has people whose trial or card is already counting down but who have
@@ -13,8 +13,8 @@ real next due time (rows of the same person are folded into one as it goes).
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
