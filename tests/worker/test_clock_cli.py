@@ -60,3 +60,10 @@ def test_clock_run_refuses_an_instant_it_cannot_read():
     result = CliRunner().invoke(main, ["clock", "run", "--now", "next tuesday"])
     assert result.exit_code != 0
     assert "is not an ISO 8601 instant" in result.output
+
+
+def test_clock_run_refuses_an_instant_in_the_future():
+    """A future --now would stamp people as evaluated ahead of real time: refused."""
+    result = CliRunner().invoke(main, ["clock", "run", "--now", "2999-01-01T00:00:00Z"])
+    assert result.exit_code != 0
+    assert "is in the future" in result.output
