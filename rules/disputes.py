@@ -12,6 +12,7 @@ changelog "Adds support for Dispute Preventions"): closed ones open no case.
 from __future__ import annotations
 
 from rules.context import RuleContext
+from rules.deadlines import read_evidence_deadline
 from rules.findings import (
     Finding,
     RecommendedAction,
@@ -171,6 +172,9 @@ def _dispute_finding(
                 "returns it once) and refund nothing else"
             )
         steps.append(f"Gather evidence and respond to {dispute.id} before {due}")
+    deadline = read_evidence_deadline(dispute, ctx.as_of)
+    if deadline.step:
+        steps.append(deadline.step)
     if dispute.reason == "subscription_canceled" and sub is not None and sub.is_live:
         steps.append(f"Stop future charges: cancel {sub.id} at period end if the customer wants")
     if dispute.reason == "fraudulent" and sub is not None and sub.is_live:
@@ -220,6 +224,7 @@ def _dispute_finding(
             f"dispute_status:{dispute.status}",
             *(("inquiry",) if dispute.is_inquiry else ()),
             *(("charge_unknown",) if charge is None else ()),
+            *deadline.signals,
         ),
         auto_clear=True,
     )

@@ -17,6 +17,7 @@ from enum import StrEnum
 from rules.churn import card_notice_opens, renewal_card_expiry, trial_notice_opens
 from rules.config import RulesConfig
 from rules.context import RuleContext
+from rules.deadlines import evidence_deadline_thresholds
 from rules.disputes import OPEN_DISPUTE_STATUSES
 from rules.events import BillingEvent
 from rules.snapshot import BillingSnapshot
@@ -32,7 +33,7 @@ class DueReason(StrEnum):
     TRIAL_END = "trial_end"  # the trial is over
     CARD_EXPIRING = "card_expiring"  # the renewal card enters its last card_expiring_days
     CARD_EXPIRED = "card_expired"  # the renewal card stops working
-    DISPUTE_EVIDENCE_DUE = "dispute_evidence_due"  # evidence_details.due_by passes
+    DISPUTE_EVIDENCE_DUE = "dispute_evidence_due"  # evidence due soon, or due_by passes
     INVOICE_PAYMENT_DUE = "invoice_payment_due"  # an open invoice's next attempt passes
     CHECKOUT_PAYMENT_STALE = "checkout_payment_stale"  # an unpaid async checkout waited too long
 
@@ -69,11 +70,9 @@ def due_times(ctx: RuleContext) -> Iterator[Due]:
             yield Due(card_notice_opens(expires, config), DueReason.CARD_EXPIRING, customer_id)
             yield Due(expires, DueReason.CARD_EXPIRED, customer_id)
     for dispute in ctx.snapshot.disputes:
-        # evidence_details.due_by: "Date by which evidence must be submitted in order to
-        # successfully challenge dispute" (API reference, The Dispute object); 0 or null when
-        # the bank allows no response.
-        if dispute.status in OPEN_DISPUTE_STATUSES and dispute.evidence_due_by:
-            yield Due(dispute.evidence_due_by, DueReason.DISPUTE_EVIDENCE_DUE, dispute.id)
+        if dispute.status in OPEN_DISPUTE_STATUSES:
+            for instant in evidence_deadline_thresholds(dispute):
+                yield Due(instant, DueReason.DISPUTE_EVIDENCE_DUE, dispute.id)
     for invoice in ctx.snapshot.invoices:
         if invoice.status == "open" and invoice.next_payment_attempt is not None:
             yield Due(invoice.next_payment_attempt, DueReason.INVOICE_PAYMENT_DUE, invoice.id)

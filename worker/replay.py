@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import structlog
 from sqlalchemy import Engine
 
 from rules import RulesConfig
@@ -79,4 +80,5 @@ def replay_events(
     for body in bodies:
         status = process_event(engine, body, config=config).status
         counts[status] = counts.get(status, 0) + 1
+    structlog.contextvars.clear_contextvars()  # the clock's logs name no replayed event
     return ReplaySummary(counts=counts, clock=run_clock(engine, now, config=config))

@@ -94,14 +94,46 @@ def test_next_due_for_a_card_is_its_notice_then_its_expiry(event):
     assert second.at - first.at == 30 * DAY
 
 
-def test_next_due_for_an_open_dispute_is_its_evidence_deadline(event):
-    """An open dispute is due at evidence_details.due_by."""
+EVIDENCE_DUE = 1_769_817_600  # evidence_details.due_by of the dispute fixture
+
+
+def dispute_signals(event, now: int) -> tuple[str, ...]:
+    events = [
+        event("charge.succeeded__card"),
+        event("charge.dispute.created__subscription_canceled"),
+    ]
+    snapshot = build_snapshot(fold(events).values())
+    found = evaluate(snapshot, clock_event(now), now)
+    return tuple(s for f in found if f.kind == "dispute" for s in f.signals)
+
+
+def test_next_due_for_an_open_dispute_is_two_days_before_its_deadline_then_the_deadline(event):
+    """A dispute awaiting a response is due two days before evidence_details.due_by, then at it."""
     snapshot = build_snapshot(
         fold([event("charge.dispute.created__subscription_canceled")]).values()
     )
-    assert next_due(snapshot, snapshot.as_of, RulesConfig()) == Due(
-        1_769_817_600, DueReason.DISPUTE_EVIDENCE_DUE, "dp_Canceled"
+    config = RulesConfig()
+    urgent = next_due(snapshot, snapshot.as_of, config)
+    assert urgent == Due(EVIDENCE_DUE - 2 * DAY, DueReason.DISPUTE_EVIDENCE_DUE, "dp_Canceled")
+    assert next_due(snapshot, urgent.at, config) == Due(
+        EVIDENCE_DUE, DueReason.DISPUTE_EVIDENCE_DUE, "dp_Canceled"
     )
+
+
+@pytest.mark.parametrize(
+    ("now", "deadline_signals"),
+    [
+        (EVIDENCE_DUE - 3 * DAY, ()),
+        (EVIDENCE_DUE - 2 * DAY, ("evidence_due_soon",)),
+        (EVIDENCE_DUE - 1, ("evidence_due_soon",)),
+        (EVIDENCE_DUE, ("evidence_deadline_passed",)),
+    ],
+)
+def test_the_dispute_case_says_how_close_the_evidence_deadline_is(event, now, deadline_signals):
+    """Far off nothing is added; within two days "respond today"; after due_by, "passed"."""
+    signals = dispute_signals(event, now)
+    assert signals[:2] == ("dispute_reason:subscription_canceled", "dispute_status:needs_response")
+    assert signals[2:] == deadline_signals
 
 
 def test_nothing_time_driven_is_never_due(event):
@@ -130,7 +162,10 @@ def _time_driven_stories(payload, event, scenario) -> dict[str, list]:
         event("customer.subscription.created__annual"),
         event("customer.source.expiring__card"),
     ]
-    stories["dispute"] = [event("charge.dispute.created__subscription_canceled")]
+    stories["dispute"] = [
+        event("charge.succeeded__card"),
+        event("charge.dispute.created__subscription_canceled"),
+    ]
     return stories
 
 

@@ -8,12 +8,14 @@ expiry month (customer.source.expiring: "will expire at the end of the month").
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import delete, select
 
-from tests.support import customer, envelope
+from tests.support import customer, envelope, event_fixture
 from tests.worker.clock_stories import (
     CARD_EXPIRES,
     DAY,
@@ -23,11 +25,17 @@ from tests.worker.clock_stories import (
     paying_with_card,
     trial_without_card,
 )
-from worker.cases import list_cases
+from worker.cases import get_case, list_cases
 from worker.clock import lease
 from worker.clock.run import run_clock
 from worker.pipeline import process_event
-from worker.store.db import read_session
+from worker.store.db import (
+    alembic_config,
+    make_engine,
+    read_session,
+    upgrade_database,
+    write_session,
+)
 from worker.store.tables import ClockDueRow, ClockLeaseRow
 
 
@@ -72,6 +80,34 @@ def test_clock_opens_a_card_expiry_case_with_no_other_event(engine):
     assert row is not None and row.due_at is None  # nothing later can change with time
 
 
+def test_clock_warns_of_a_dispute_evidence_deadline_with_no_other_event(engine):
+    """A dispute awaiting evidence: two days before evidence_details.due_by the clock adds
+    "respond today" to its case, and at due_by says the deadline passed."""
+    charge = event_fixture("charge.succeeded__card.json")
+    dispute = event_fixture("charge.dispute.created__subscription_canceled.json")
+    feed(engine, [json.dumps(charge), json.dumps(dispute)])
+    due_by = dispute["data"]["object"]["evidence_details"]["due_by"]
+    (case,) = list_cases(engine, kind="dispute")
+    run_clock(engine, at(due_by - 2 * DAY))
+    shown = get_case(engine, case["id"])
+    assert "Respond today" in " ".join(shown["handoff"].values())
+    assert shown["timeline"][-1]["event_id"] == f"clock_{due_by - 2 * DAY}"
+    run_clock(engine, at(due_by))
+    shown = get_case(engine, case["id"])
+    assert "has passed" in " ".join(shown["handoff"].values())
+
+
+def test_clock_warns_of_the_deadline_of_a_dispute_on_a_charge_never_seen(engine):
+    """A dispute whose charge (and so customer) billing-ops never saw still comes due."""
+    dispute = event_fixture("charge.dispute.created__subscription_canceled.json")
+    feed(engine, [json.dumps(dispute)])
+    due_by = dispute["data"]["object"]["evidence_details"]["due_by"]
+    (case,) = list_cases(engine, kind="dispute")
+    run = run_clock(engine, at(due_by - 2 * DAY))
+    assert run.evaluated == ("object:dispute:dp_Canceled",)
+    assert "Respond today" in " ".join(get_case(engine, case["id"])["handoff"].values())
+
+
 def test_the_clock_touches_only_the_people_who_are_due(engine):
     """Of two people, only the one whose instant has come is evaluated."""
     feed(engine, trial_without_card())
@@ -112,16 +148,20 @@ def test_a_run_while_another_holds_the_lease_does_nothing(engine):
 
 
 def test_two_concurrent_runs_evaluate_each_person_once(engine):
-    """Two runs started together: each due person is evaluated by exactly one of them, and
-    their cases open once."""
+    """Two runs started together from two engines (two workers' connection pools): one does
+    the work, each due person is evaluated once, and their cases open once."""
     for n in range(6):
         feed(engine, trial_without_card(f"cus_T{n}", f"sub_T{n}"))
     barrier = threading.Barrier(2)
     results = []
 
     def one_run() -> None:
-        barrier.wait()
-        results.append(run_clock(engine, at(TRIAL_END - 3 * DAY)))
+        other = make_engine(engine.url.render_as_string(hide_password=False))
+        try:
+            barrier.wait()
+            results.append(run_clock(other, at(TRIAL_END - 3 * DAY)))
+        finally:
+            other.dispose()
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for thread in threads:
@@ -135,3 +175,18 @@ def test_two_concurrent_runs_evaluate_each_person_once(engine):
     with read_session(engine) as session:
         lease_row = session.scalars(select(ClockLeaseRow)).one()
     assert lease_row.holder is None  # released
+
+
+def test_an_upgraded_install_has_everyone_due_once(database_url, tmp_path):
+    """People stored before the clock existed are due at once after the upgrade, so the first
+    run finds the trial already in its last days."""
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0004")
+    feed(engine, trial_without_card())
+    with write_session(engine) as session:
+        session.execute(delete(ClockDueRow))  # as before the clock: nobody scheduled
+    upgrade_database(engine, tmp_path)
+    run = run_clock(engine, at(TRIAL_END - 2 * DAY))
+    assert run.evaluated == ("cus_T",)
+    assert [c["key"] for c in churn_cases(engine)] == ["churn_signal:sub_T"]
+    engine.dispose()

@@ -15,21 +15,15 @@ from tests.worker.clock_stories import (
     paying_with_card,
     trial_without_card,
 )
+from tests.worker.test_cli import cli_env  # noqa: F401 - the same CLI environment fixture
+from tests.worker.test_cli import run as cli_run
 from worker.cli import main
 
-
-@pytest.fixture
-def cli_env(tmp_path, redis_url, database_url, monkeypatch):
-    monkeypatch.setenv("BILLING_OPS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("BILLING_OPS_LOG_FORMAT", "json")
-    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
-    return database_url
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def run(*args: str):
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    result = cli_run(*args)
     assert result.exit_code == 0, result.output
     return result
 
@@ -39,7 +33,7 @@ def churn_keys() -> list[str]:
     return sorted(c["key"] for c in cases if c["kind"] == "churn_signal" and c["status"] == "open")
 
 
-def test_replay_then_clock_run_opens_the_trial_case(cli_env, tmp_path):
+def test_replay_then_clock_run_opens_the_trial_case(tmp_path):
     """Replayed at an instant before the window, nothing; `clock run --now` at Stripe's notice
     time opens the trial-ending case."""
     story = tmp_path / "trial.jsonl"
@@ -51,7 +45,7 @@ def test_replay_then_clock_run_opens_the_trial_case(cli_env, tmp_path):
     assert churn_keys() == ["churn_signal:sub_T"]
 
 
-def test_replay_ends_with_a_clock_run_at_the_instant_given(cli_env, tmp_path):
+def test_replay_ends_with_a_clock_run_at_the_instant_given(tmp_path):
     """Replaying old events at a later --now gives what live operation shows by then: the
     card that expired since is a case, though no event said so."""
     story = tmp_path / "card.jsonl"
@@ -61,8 +55,15 @@ def test_replay_ends_with_a_clock_run_at_the_instant_given(cli_env, tmp_path):
     assert churn_keys() == ["churn_signal:sub_cus_C"]
 
 
-def test_clock_run_refuses_an_instant_it_cannot_read(cli_env):
+def test_clock_run_refuses_an_instant_it_cannot_read():
     """A --now that is not ISO 8601 is a clear usage error."""
     result = CliRunner().invoke(main, ["clock", "run", "--now", "next tuesday"])
     assert result.exit_code != 0
     assert "is not an ISO 8601 instant" in result.output
+
+
+def test_clock_run_refuses_an_instant_in_the_future():
+    """A future --now would stamp people as evaluated ahead of real time: refused."""
+    result = CliRunner().invoke(main, ["clock", "run", "--now", "2999-01-01T00:00:00Z"])
+    assert result.exit_code != 0
+    assert "is in the future" in result.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -26,6 +26,22 @@ class Instant(click.ParamType):
 
 
 INSTANT = Instant()
+#: How far ahead of this machine's clock a --now may be (clock skew between machines).
+MAX_NOW_AHEAD = timedelta(minutes=5)
+
+
+def run_instant(now: datetime | None) -> datetime:
+    """``--now`` or the wall clock; a future instant is refused: people evaluated at it would
+    never be evaluated earlier again, so live operation would run ahead of real time."""
+    current = utc_now()
+    if now is None:
+        return current
+    if now > current + MAX_NOW_AHEAD:
+        raise click.BadParameter(
+            f"{now.isoformat()} is in the future; the clock only runs at or before now",
+            param_hint="--now",
+        )
+    return now
 
 
 @main.group()
@@ -44,7 +60,7 @@ def clock_run(now: datetime | None) -> None:
     settings = cli_settings()
     configure_logging(settings.log_format)
     engine = open_engine(settings)
-    moment = now or utc_now()
+    moment = run_instant(now)
     result = run_clock(
         engine, moment, config=settings.rules, notify=NotifyPolicy.from_settings(settings)
     )

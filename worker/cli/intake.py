@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from worker.cli.app import cli_settings, main, open_engine, utc_now
-from worker.cli.clock import INSTANT
+from worker.cli.clock import INSTANT, run_instant
 from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
 
@@ -50,6 +50,7 @@ def replay(paths: tuple[Path, ...], enqueue: bool, now: datetime | None) -> None
         bodies = [body for path in files for body in read_events(path)]
     except (ReplayInputError, OSError) as error:
         raise click.ClickException(str(error)) from None
+    moment = run_instant(now)
     engine = open_engine(settings)
     if enqueue:
         from worker.broker import build_broker, event_message, ping_redis
@@ -69,7 +70,7 @@ def replay(paths: tuple[Path, ...], enqueue: bool, now: datetime | None) -> None
     from worker.replay import replay_events
 
     with click.progressbar(bodies, label="replaying", file=sys.stderr) as bar:
-        summary = replay_events(engine, bar, config=settings.rules, now=now or utc_now())
+        summary = replay_events(engine, bar, config=settings.rules, now=moment)
     click.echo(
         f"replayed {len(bodies)} events: "
         + ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))

@@ -41,9 +41,11 @@ def evaluate_person(
     evaluation, so a late event cannot undo what the clock already saw — sync the cases, and
     record when time alone will next matter for this person. ``objects`` (the event's own
     (type, id) keys) join the snapshot even when no customer owns them."""
+    objects = tuple(objects)
     snapshot = load_snapshot(session, person, objects)
-    at = max(at, snapshot.as_of, last_evaluated(session, person))
+    at = max(at, snapshot.as_of, last_evaluated(session, person, objects))
     findings = evaluate(snapshot, event, at, config)
     synced = sync_cases(session, person, snapshot, findings, event, now, notify=notify)
-    schedule(session, person, next_due(snapshot, at, config), evaluated_at=at, now=now)
+    due = next_due(snapshot, at, config)
+    schedule(session, person, due, evaluated_at=at, now=now, objects=objects)
     return Evaluation(at=at, findings=findings, synced=synced)

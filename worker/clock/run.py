@@ -15,7 +15,7 @@ from rules.due import clock_event
 from worker import projection
 from worker.clock import lease
 from worker.clock.evaluation import evaluate_person
-from worker.clock.schedule import due_people, is_due
+from worker.clock.schedule import due_people, is_due, objects_of
 from worker.notifications.planning import NotifyPolicy
 from worker.store.db import read_session, write_session
 
@@ -62,7 +62,7 @@ def run_clock(
         log.info("clock_run_skipped", reason="another run holds the lease")
         return ClockRun(ran=False)
     try:
-        result = _run(engine, now, config or RulesConfig(), notify, batch_size)
+        result = _run(engine, holder, now, config or RulesConfig(), notify, batch_size)
     finally:
         lease.release(engine, holder)
     CLOCK_RUNS.labels(outcome="ran").inc()
@@ -78,6 +78,7 @@ def run_clock(
 
 def _run(
     engine: Engine,
+    holder: str,
     now: datetime,
     config: RulesConfig,
     notify: NotifyPolicy | None,
@@ -94,11 +95,13 @@ def _run(
         keys = [k for k in due_people(engine, at, limit=batch_size) if k not in seen]
         if not keys:
             break
+        lease.acquire(engine, holder)  # renew: a long run keeps it while it makes progress
         for key in keys:
             seen.add(key)
+            objects = objects_of(key)  # a customerless object's row, or a customer's
             with read_session(engine) as session:  # who is this? (read before locking)
-                person = projection.find_person(session, [key], [])
-            with write_session(engine, lock_keys=person.lock_keys) as session:
+                person = projection.find_person(session, [] if objects else [key], [])
+            with write_session(engine, lock_keys=person.lock_keys or [key]) as session:
                 if not is_due(session, key, at):
                     continue  # an event evaluated them since the query
                 person = projection.find_person(session, person.customer_ids, person.emails)
@@ -110,6 +113,7 @@ def _run(
                     now=now,
                     config=config,
                     notify=notify,
+                    objects=objects,
                 )
             CLOCK_EVALUATIONS.inc()
             evaluated.append(key)

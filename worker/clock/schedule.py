@@ -1,11 +1,14 @@
 """The due-time index: one row per person, keyed by their smallest customer id.
 
 Written in the transaction that evaluated the person (an event, or the clock), read by the
-clock through the ``due_at`` index, so a run touches only the people who are due.
+clock through the ``due_at`` index, so a run touches only the people who are due. Objects no
+customer owns (a dispute on a charge billing-ops never saw) get a row keyed
+``object:<type>:<id>``, so their deadlines come due too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
@@ -16,33 +19,61 @@ from worker.projection import Person
 from worker.store.db import read_session
 from worker.store.tables import ClockDueRow
 
+#: Key prefix of the row of objects that no customer owns.
+OBJECT_KEY_PREFIX = "object:"
 
-def last_evaluated(session: Session, person: Person) -> int:
+
+def row_keys(person: Person, objects: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """The keys the person's rows may have: their customer ids, or (with none) the object's."""
+    if person.customer_ids:
+        return sorted(person.customer_ids)
+    owned_by_nobody = sorted(set(objects))
+    if not owned_by_nobody:
+        return []
+    kind, object_id = owned_by_nobody[0]
+    return [f"{OBJECT_KEY_PREFIX}{kind}:{object_id}"]
+
+
+def objects_of(key: str) -> tuple[tuple[str, str], ...]:
+    """The (type, id) a row key names when no customer owns it; empty for a customer's key."""
+    if not key.startswith(OBJECT_KEY_PREFIX):
+        return ()
+    kind, _, object_id = key.removeprefix(OBJECT_KEY_PREFIX).partition(":")
+    return ((kind, object_id),)
+
+
+def last_evaluated(
+    session: Session, person: Person, objects: Iterable[tuple[str, str]] = ()
+) -> int:
     """The latest instant (Unix seconds) the person was evaluated at; 0 when never."""
-    if not person.customer_ids:
+    keys = row_keys(person, objects)
+    if not keys:
         return 0
     latest = session.scalar(
-        select(func.max(ClockDueRow.evaluated_at)).where(
-            ClockDueRow.customer_id.in_(person.customer_ids)
-        )
+        select(func.max(ClockDueRow.evaluated_at)).where(ClockDueRow.customer_id.in_(keys))
     )
     return int(latest or 0)
 
 
 def schedule(
-    session: Session, person: Person, due: Due | None, *, evaluated_at: int, now: datetime
+    session: Session,
+    person: Person,
+    due: Due | None,
+    *,
+    evaluated_at: int,
+    now: datetime,
+    objects: Iterable[tuple[str, str]] = (),
 ) -> None:
     """Record when the person is next due (``None``: nothing time-driven is pending).
 
     Rows of the person's other customer records (a person who grew by a shared email) are
     folded into the one row, keeping the latest evaluation time.
     """
-    if not person.customer_ids:
+    keys = row_keys(person, objects)
+    if not keys:
         return
-    key = min(person.customer_ids)
-    rows = session.scalars(
-        select(ClockDueRow).where(ClockDueRow.customer_id.in_(person.customer_ids))
-    ).all()
+    key = keys[0]
+    rows = session.scalars(select(ClockDueRow).where(ClockDueRow.customer_id.in_(keys))).all()
     evaluated_at = max([evaluated_at, *(r.evaluated_at for r in rows)])
     row = None
     for existing in rows:

@@ -110,8 +110,9 @@ class OutboxRow(Base):
 
 class ClockDueRow(Base):
     """When a person must be evaluated again with time alone (the clock's index), keyed by
-    the person's smallest customer id; ``evaluated_at`` is the latest instant they were
-    evaluated at, so a late event never evaluates them earlier than the clock already has."""
+    the person's smallest customer id (``object:<type>:<id>`` for an object no customer owns);
+    ``evaluated_at`` is the latest instant they were evaluated at, so a late event never
+    evaluates them earlier than the clock already has."""
 
     __tablename__ = "clock_due"
 
