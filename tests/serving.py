@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -125,9 +126,10 @@ class Served:
         return self.log_path.read_text(errors="replace")
 
     def child(self, marker: str) -> int | None:
-        """The direct child of serve whose command line contains ``marker``."""
+        """The direct child of serve whose program (a file name among the first 3 words of
+        its command line, never a path with the data dir in it) contains ``marker``."""
         for pid in children_of(self.pid):
-            if marker in cmdline(pid):
+            if any(marker in Path(word).name for word in cmdline(pid).split()[:3]):
                 return pid
         return None
 
@@ -135,6 +137,12 @@ class Served:
         """The Dramatiq worker processes (children of Dramatiq's main process)."""
         main = self.child("dramatiq")
         return children_of(main) if main else []
+
+    def event_status(self, event_id: str) -> str | None:
+        """The event's status in the served SQLite store (None: not stored)."""
+        with sqlite3.connect(self.data_dir / "billing-ops.db") as db:
+            row = db.execute("SELECT status FROM events WHERE id = ?", (event_id,)).fetchone()
+        return row[0] if row else None
 
     def ready(self) -> bool:
         return http_status(f"http://127.0.0.1:{self.port}/readyz") == 200

@@ -35,14 +35,8 @@ from tests.support import event_body, free_port
 from worker.embedded_redis import find_redis_server
 
 
-def _status(served, event_id: str) -> str | None:
-    with sqlite3.connect(served.data_dir / "billing-ops.db") as db:
-        row = db.execute("SELECT status FROM events WHERE id = ?", (event_id,)).fetchone()
-    return row[0] if row else None
-
-
 def _processed(served, event_id: str) -> bool:
-    return _status(served, event_id) == "processed"
+    return served.event_status(event_id) == "processed"
 
 
 def test_a_killed_worker_process_is_replaced_while_web_keeps_answering(tmp_path):
@@ -55,6 +49,23 @@ def test_a_killed_worker_process_is_replaced_while_web_keeps_answering(tmp_path)
         assert post(served.port, event_body("evt_after_kill"), served.secret) == 200
         wait_for(lambda: served.dramatiq_workers() not in ([], [victim]), 60, "a new worker")
         wait_for(lambda: _processed(served, "evt_after_kill"), 60, "event processed")
+        assert served.process.poll() is None
+
+
+def test_a_dramatiq_tree_left_without_workers_is_restarted(tmp_path):
+    """Dramatiq's main process frozen (SIGSTOP) when its worker is SIGKILLed, so it never
+    exits: serve notices the tree has no worker, restarts it, and events are processed."""
+    with serving(tmp_path / "data", free_port()) as served:
+        wait_for(served.dramatiq_workers, 30, "a Dramatiq worker process")
+        main = served.child("dramatiq")
+        assert main is not None
+        [victim] = served.dramatiq_workers()
+        os.kill(main, signal.SIGSTOP)
+        os.kill(victim, signal.SIGKILL)
+
+        assert post(served.port, event_body("evt_after_hang"), served.secret) == 200
+        wait_for(lambda: served.child("dramatiq") not in (None, main), 90, "a new Dramatiq")
+        wait_for(lambda: _processed(served, "evt_after_hang"), 60, "event processed")
         assert served.process.poll() is None
 
 
