@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -176,3 +179,14 @@ def subscribe_twice(client: Any, email: str, name: str) -> tuple[Any, Any]:
         client.v1.subscriptions.create(params=params),
         client.v1.subscriptions.create(params=params),
     )
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM a child's whole session (it was started with ``start_new_session``), SIGKILL
+    it if it has not exited within ``timeout`` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import REDIS_URL
-from tests.support import SECRET, duplicate_subscription_story, free_port
+from tests.support import SECRET, duplicate_subscription_story, free_port, stop_group
 from webhooks import create_app
 from worker.pipeline import process_event
 from worker.settings import Settings
@@ -113,12 +112,7 @@ def web_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess
                 pytest.fail("billing-ops web did not start:\n" + _tail(tmp_path / "web.log"))
             time.sleep(0.1)
     yield WebProcess(url=url, log=tmp_path / "web.log")
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop_group(process)
     log.close()
 
 

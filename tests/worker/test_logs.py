@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from worker.logs import redact
+import json
+
+from worker.logs import MAX_LINE_BYTES, MAX_VALUE_CHARS, redact, render_json_line
 from worker.pii import mask_email
 
 
@@ -58,3 +60,24 @@ def test_plain_text_passes_unchanged():
     """Text with nothing to scrub comes back as it was."""
     text = "invoice in_123 attempt 2 for 2900 usd"
     assert run(event="x", note=text)["note"] == text
+
+
+def test_a_huge_hostile_value_is_cut_before_it_is_scrubbed():
+    """A 1 MiB event id (the reported attack) is cut to a bounded, scrubbed value."""
+    out = run(event="event_failed", event_id="evt_" + "%" * (1 << 20) + "@x")
+    assert len(out["event_id"]) < MAX_VALUE_CHARS + 40
+    assert out["event_id"].endswith("chars cut]")
+
+
+def test_a_line_with_many_large_values_fits_one_pipe_write():
+    """However many long values an event has, its JSON line stays under PIPE_BUF and parses."""
+    event = redact(None, "info", {"event": "x", **{f"k{i}": "v" * 5000 for i in range(20)}})
+    line = render_json_line(None, "info", event)
+    assert len(line.encode()) < MAX_LINE_BYTES
+    assert json.loads(line)["event"] == "x"
+
+
+def test_log_lines_are_ascii_json_with_controls_escaped():
+    """An escape sequence or bidi override in a value is written as a JSON escape, not raw."""
+    line = render_json_line(None, "info", run(event="x", name="a\x1b]8;;u\x07\u202eb"))
+    assert line.isascii() and "\\u001b" in line and "\\u202e" in line

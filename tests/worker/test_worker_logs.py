@@ -6,7 +6,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from tests.support import SECRET
+from tests.support import SECRET, stop_group
 from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
 from worker.store.db import make_engine
 
@@ -103,12 +102,7 @@ def worker_log(tmp_path: Path, redis_url: str):
         try:
             yield log
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process, timeout=30)
 
 
 def test_a_failed_message_is_logged_without_its_payload(worker_log: Path, redis_url: str):

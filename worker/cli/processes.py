@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 
 from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
 from worker.errors import BillingOpsError, PortInUseError
@@ -266,7 +267,9 @@ def _supervise(settings: Settings, supervisor: Supervisor, stop: StopRequest) ->
                     now=utc_now(),
                 )
             except Exception as error:  # noqa: BLE001 - keep supervising; say what went wrong
-                click.echo(f"stale-event sweep failed: {type(error).__name__}: {error}", err=True)
+                structlog.get_logger().warning(  # a log line like the others: one format
+                    "stale_event_sweep_failed", error=f"{type(error).__name__}: {error}"
+                )
             next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
         time.sleep(_TICK_SECONDS)
     return 0
