@@ -52,6 +52,11 @@ class ActionRequest:
     amount_minor: int | None = None
     at_period_end: bool = False
 
+    @property
+    def mode(self) -> str:
+        """The action as named in the idempotency key and audit (period-end cancel differs)."""
+        return f"{self.type}_at_period_end" if self.at_period_end else str(self.type)
+
 
 @dataclass(frozen=True, slots=True)
 class ActionPlan:
