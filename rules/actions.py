@@ -33,6 +33,11 @@ from rules.model import Subscription
 NO_REFUND_CLASSIFICATIONS = frozenset({"team_purchase", "unclassified"})
 
 
+def action_mode(type_: ActionType, at_period_end: bool) -> str:
+    """The action as named in the idempotency key and audit (period-end cancel differs)."""
+    return f"{type_}_at_period_end" if at_period_end else str(type_)
+
+
 class ActionType(StrEnum):
     """The actions billing-ops executes through Stripe (or records, for ``no_action``)."""
 
@@ -54,8 +59,7 @@ class ActionRequest:
 
     @property
     def mode(self) -> str:
-        """The action as named in the idempotency key and audit (period-end cancel differs)."""
-        return f"{self.type}_at_period_end" if self.at_period_end else str(self.type)
+        return action_mode(self.type, self.at_period_end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +84,7 @@ class ActionPlan:
 
     @property
     def mode(self) -> str:
-        """The action as named in the idempotency key and audit (period-end cancel differs)."""
-        return f"{self.type}_at_period_end" if self.at_period_end else str(self.type)
+        return action_mode(self.type, self.at_period_end)
 
 
 @dataclass(frozen=True, slots=True)
