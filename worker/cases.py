@@ -271,7 +271,14 @@ def get_case(engine: Engine, case_id: int) -> dict[str, Any]:
         entries = session.scalars(
             select(CaseEntryRow).where(CaseEntryRow.case_id == case_id).order_by(CaseEntryRow.id)
         ).all()
-        return case_to_json(row, entries)
+        doc = case_to_json(row, entries)
+        from worker.actions import action_taken_text, audit_of  # imports this module
+
+        doc["actions"] = audit_of(session, case_id)
+        doc["handoff"]["action_taken"] = (
+            action_taken_text(doc["actions"]) or doc["handoff"]["action_taken"]
+        )
+        return doc
 
 
 def set_status(

@@ -4,6 +4,7 @@
 """
 
 from worker.cli import (  # noqa: F401 - registers
+    actions,
     clock,
     intake,
     notifications,

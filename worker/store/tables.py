@@ -158,3 +158,24 @@ class SyncPendingRow(Base):
 
     customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ActionAuditRow(Base):
+    """Every step of an operator's action on a case: who, when, what, Stripe's request id, and
+    how it went (``pending`` is written before the Stripe call, so a crash leaves a trace)."""
+
+    __tablename__ = "action_audit"
+    __table_args__ = (Index("ix_action_audit_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(60))  # ActionPlan.mode
+    target: Mapped[str | None] = mapped_column(String(255))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    idempotency_key: Mapped[str] = mapped_column(String(255), index=True)
+    result: Mapped[str] = mapped_column(String(16))  # pending|succeeded|failed
+    stripe_request_id: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)
