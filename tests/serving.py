@@ -125,9 +125,10 @@ class Served:
         return self.log_path.read_text(errors="replace")
 
     def child(self, marker: str) -> int | None:
-        """The direct child of serve whose command line contains ``marker``."""
+        """The direct child of serve whose program (a file name among the first 3 words of
+        its command line, never a path with the data dir in it) contains ``marker``."""
         for pid in children_of(self.pid):
-            if marker in cmdline(pid):
+            if any(marker in Path(word).name for word in cmdline(pid).split()[:3]):
                 return pid
         return None
 

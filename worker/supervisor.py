@@ -33,6 +33,10 @@ MAX_RESTART_DELAY_SECONDS = 8.0
 STOP_TIMEOUT_SECONDS = 10.0
 #: A dead leader's leftovers get less: what they were doing is redelivered anyway.
 LEFTOVER_TIMEOUT_SECONDS = 3.0
+#: A live child that fails its health check this long is restarted like a dead one: Dramatiq's
+#: main process can outlive its workers without exiting (Bogdanp/dramatiq#693, its log
+#: watcher blocked on a pipe), leaving a tree that takes no message.
+UNHEALTHY_GRACE_SECONDS = 30.0
 _POLL_SECONDS = 0.05
 
 Spawn = Callable[[], "subprocess.Popen[bytes]"]
@@ -64,6 +68,24 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def child_pids(pid: int) -> list[int] | None:
+    """Live (non-zombie) children of ``pid``, from Linux's ``/proc/PID/task/*/children``;
+    None when that cannot be read."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        children = [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    except OSError:
+        return None
+    return [child for child in children if _state(child) not in (None, "Z")]
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def stop_group(
     process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS
 ) -> list[int]:
@@ -76,9 +98,11 @@ def stop_group(
     seen = set(group_members(pgid)) | {pgid}
     if process.poll() is None:
         process.terminate()
+        _signal_group(pgid, signal.SIGCONT)  # a stopped leader must run to hear it
     else:
         timeout = min(timeout, LEFTOVER_TIMEOUT_SECONDS)
         _signal_group(pgid, signal.SIGTERM)
+        _signal_group(pgid, signal.SIGCONT)
     if not _wait_group_gone(process, timeout, seen):
         _signal_group(pgid, signal.SIGKILL)
         _wait_group_gone(process, STOP_TIMEOUT_SECONDS, seen)
@@ -106,10 +130,16 @@ def _wait_group_gone(process: subprocess.Popen[bytes], timeout: float, seen: set
 
 @dataclass
 class Child:
-    """One supervised process: how to start it, and how often it died lately."""
+    """One supervised process: how to start it, how to tell it works, how often it died lately.
+
+    ``healthy`` (given the pid) is asked while the process runs; failing it for
+    ``UNHEALTHY_GRACE_SECONDS`` counts as a death.
+    """
 
     name: str
     spawn: Spawn
+    healthy: Callable[[int], bool] | None = None
+    unhealthy_since: float | None = None
     process: subprocess.Popen[bytes] | None = None
     exits: deque[float] = field(default_factory=deque)
     restart_at: float | None = None
@@ -142,15 +172,36 @@ class Supervisor:
                     child.process = child.spawn()
                     log.info("child_restarted", child=child.name, pid=child.process.pid)
                 continue
-            if child.process is None or child.process.poll() is None:
+            if child.process is None:
                 continue
+            if child.process.poll() is None:
+                if not self._still_healthy(child, now):
+                    log.warning(
+                        "child_unhealthy", child=child.name, pid=child.process.pid,
+                        after_seconds=UNHEALTHY_GRACE_SECONDS,
+                    )  # fmt: skip
+                    self._died(child, now)
+                continue
+            log.warning(
+                "child_exited", child=child.name, pid=child.process.pid,
+                code=child.process.returncode,
+            )  # fmt: skip
             self._died(child, now)
+
+    def _still_healthy(self, child: Child, now: float) -> bool:
+        assert child.process is not None
+        if child.healthy is None or child.healthy(child.process.pid):
+            child.unhealthy_since = None
+            return True
+        if child.unhealthy_since is None:
+            child.unhealthy_since = now
+        return now - child.unhealthy_since < UNHEALTHY_GRACE_SECONDS
 
     def _died(self, child: Child, now: float) -> None:
         assert child.process is not None
-        child.last_code = child.process.returncode
-        log.warning("child_exited", child=child.name, pid=child.process.pid, code=child.last_code)
         self.on_gone(stop_group(child.process))
+        child.last_code = child.process.returncode
+        child.unhealthy_since = None
         child.exits.append(now)
         while child.exits and child.exits[0] < now - CRASH_LOOP_WINDOW_SECONDS:
             child.exits.popleft()

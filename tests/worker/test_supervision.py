@@ -58,6 +58,23 @@ def test_a_killed_worker_process_is_replaced_while_web_keeps_answering(tmp_path)
         assert served.process.poll() is None
 
 
+def test_a_dramatiq_tree_left_without_workers_is_restarted(tmp_path):
+    """Dramatiq's main process frozen (SIGSTOP) when its worker is SIGKILLed, so it never
+    exits: serve notices the tree has no worker, restarts it, and events are processed."""
+    with serving(tmp_path / "data", free_port()) as served:
+        wait_for(served.dramatiq_workers, 30, "a Dramatiq worker process")
+        main = served.child("dramatiq")
+        assert main is not None
+        [victim] = served.dramatiq_workers()
+        os.kill(main, signal.SIGSTOP)
+        os.kill(victim, signal.SIGKILL)
+
+        assert post(served.port, event_body("evt_after_hang"), served.secret) == 200
+        wait_for(lambda: served.child("dramatiq") not in (None, main), 90, "a new Dramatiq")
+        wait_for(lambda: _processed(served, "evt_after_hang"), 60, "event processed")
+        assert served.process.poll() is None
+
+
 def test_a_killed_embedded_redis_restarts_from_its_append_only_file(tmp_path):
     """kill -9 of the embedded redis-server: it comes back with the queued message, processed."""
     with serving(tmp_path / "data", free_port()) as served:

@@ -24,7 +24,7 @@ import click
 from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
 from worker.errors import BillingOpsError, PortInUseError
 from worker.settings import Settings
-from worker.supervisor import Child, CrashLoop, Supervisor
+from worker.supervisor import Child, CrashLoop, Supervisor, child_pids
 
 #: Signals that stop serve / worker: Ctrl-C, a service manager, a closed terminal or SSH session.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -83,7 +83,7 @@ def serve(host: str, port: int, web_workers: int, processes: int, threads: int) 
             raise click.ClickException(str(error)) from None
         children.append(Child("redis", redis_server.spawn, process=redis_server.process))
     web = Child("web", lambda: _spawn_web(env, listener, web_workers))
-    work = Child("worker", lambda: _spawn_worker(env, processes, threads))
+    work = _worker_child(env, processes, threads)
     # Stopped in this order: web stops taking events, the workers drain, then Redis.
     supervisor = Supervisor([web, work, *children], on_gone=_metrics_cleaner(env))
     try:
@@ -131,7 +131,7 @@ def worker(processes: int, threads: int) -> None:
     configure_logging(settings.log_format)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
-    supervisor = Supervisor([Child("worker", lambda: _spawn_worker(env, processes, threads))])
+    supervisor = Supervisor([_worker_child(env, processes, threads)])
     try:
         supervisor.start()
         code = _supervise(settings, supervisor, stop)
@@ -220,6 +220,16 @@ def _spawn_web(
     return subprocess.Popen(
         web_argv(f"fd://{fd}", workers), env=env, pass_fds=(fd,), start_new_session=True
     )
+
+
+def _worker_child(env: dict[str, str], processes: int, threads: int) -> Child:
+    """The Dramatiq tree; healthy while its main process has all its worker processes."""
+
+    def healthy(pid: int) -> bool:
+        children = child_pids(pid)
+        return children is None or len(children) >= processes
+
+    return Child("worker", lambda: _spawn_worker(env, processes, threads), healthy=healthy)
 
 
 def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subprocess.Popen[bytes]:
