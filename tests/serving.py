@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -136,6 +137,12 @@ class Served:
         """The Dramatiq worker processes (children of Dramatiq's main process)."""
         main = self.child("dramatiq")
         return children_of(main) if main else []
+
+    def event_status(self, event_id: str) -> str | None:
+        """The event's status in the served SQLite store (None: not stored)."""
+        with sqlite3.connect(self.data_dir / "billing-ops.db") as db:
+            row = db.execute("SELECT status FROM events WHERE id = ?", (event_id,)).fetchone()
+        return row[0] if row else None
 
     def ready(self) -> bool:
         return http_status(f"http://127.0.0.1:{self.port}/readyz") == 200

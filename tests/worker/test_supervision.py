@@ -35,14 +35,8 @@ from tests.support import event_body, free_port
 from worker.embedded_redis import find_redis_server
 
 
-def _status(served, event_id: str) -> str | None:
-    with sqlite3.connect(served.data_dir / "billing-ops.db") as db:
-        row = db.execute("SELECT status FROM events WHERE id = ?", (event_id,)).fetchone()
-    return row[0] if row else None
-
-
 def _processed(served, event_id: str) -> bool:
-    return _status(served, event_id) == "processed"
+    return served.event_status(event_id) == "processed"
 
 
 def test_a_killed_worker_process_is_replaced_while_web_keeps_answering(tmp_path):
