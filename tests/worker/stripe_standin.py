@@ -1,7 +1,7 @@
 """A local stand-in for the Stripe list endpoints localstripe lacks (``/v1/disputes`` and
 ``/v1/prices``): it serves Stripe-shaped list pages of the objects a test gives it and passes
 every other request through to localstripe unchanged. It can also answer a restricted key's
-403 for one path, worded as Stripe words it."""
+403 for one path, worded as Stripe words it, or a few 429s (rate limited)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class StandIn:
         default_factory=lambda: {path: [] for path in SERVED}
     )
     denied: dict[str, str] = field(default_factory=dict)  # path -> missing permission
+    throttled: dict[str, int] = field(default_factory=dict)  # path -> 429s still to answer
 
 
 def _page(items: list[dict[str, Any]], query: dict[str, list[str]], path: str) -> dict[str, Any]:
@@ -63,6 +64,11 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 )
                 error = {"error": {"type": "invalid_request_error", "message": message}}
                 self._send(403, json.dumps(error).encode())
+                return
+            if standin.throttled.get(parts.path):
+                standin.throttled[parts.path] -= 1
+                error = {"error": {"type": "invalid_request_error", "code": "rate_limit"}}
+                self._send(429, json.dumps(error).encode())
                 return
             if self.command == "GET" and parts.path in SERVED:
                 page = _page(

@@ -16,6 +16,9 @@ from worker.cli import main
 from worker.pipeline import process_event
 from worker.store.db import make_engine
 from worker.stripe_api import SubscriptionRefresher, stripe_client
+from worker.sync.client import paced_client
+from worker.sync.kinds import BY_NAME
+from worker.sync.run import run_sync
 
 API_KEY = "sk_test_billing_ops_standin"
 
@@ -108,3 +111,20 @@ def test_a_worker_fetches_the_unseen_charge_of_a_dispute_webhook(engine, localst
 
     (case,) = list_cases(engine)
     assert (case["kind"], case["customer"]["id"]) == ("dispute", account.healthy_customer)
+
+
+def test_a_rate_limited_list_waits_and_continues(engine, standin):
+    """Two 429s on the prices list (beyond the SDK's retries): the sync backs off, lists the
+    prices and finishes."""
+    standin.throttled["/v1/prices"] = 2
+    standin.objects["/v1/prices"].append(
+        {"id": "price_standin_1", "object": "price", "created": int(time.time()), "active": True}
+    )
+    client, http = paced_client(API_KEY, standin.url, rate=1000)
+
+    summary = run_sync(
+        engine, client, http, kinds=[BY_NAME["prices"]], since=int(time.time()) - 86400
+    )
+
+    assert summary.objects == {"prices": 1}
+    assert standin.throttled["/v1/prices"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -30,21 +31,39 @@ def _key(settings: Settings) -> str:
     return settings.stripe_api_key
 
 
+def _configure_logging(settings: Settings) -> None:
+    """On a terminal the progress line, the warnings and the summary are the interface: only
+    warnings and errors are logged there; elsewhere every log line goes to the collector."""
+    from worker.logs import configure_logging
+
+    quiet = sys.stderr.isatty()
+    configure_logging(settings.log_format, level=logging.WARNING if quiet else logging.INFO)
+
+
 class ProgressLine:
     """A progress line on a terminal (stderr), nothing otherwise."""
 
     def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
-        self.started = time.monotonic()
+        self.started = self.last = time.monotonic()
+        self.label = ""
 
     def __call__(self, label: str, count: int) -> None:
-        if self.enabled:
-            rate = count / max(time.monotonic() - self.started, 1e-3)
-            click.echo(f"\r{label:<20} {count:>8} objects {rate:>7.0f}/s", nl=False, err=True)
+        """One line per kind, rewritten in place as its pages come in."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if label != self.label:  # this kind's clock starts where the previous one stopped
+            self.done()
+            self.label, self.started = label, self.last
+        self.last = now
+        rate = count / max(now - self.started, 1e-3)
+        click.echo(f"\r{label:<20} {count:>8} objects {rate:>7.0f}/s", nl=False, err=True)
 
     def done(self) -> None:
-        if self.enabled:
+        if self.enabled and self.label:
             click.echo("", err=True)
+        self.label = ""
 
     def warn(self, line: str) -> None:
         """A warning on its own line, not glued to the progress line."""
@@ -65,7 +84,6 @@ RATE = click.option(
 @RATE
 def sync(since: str, only: str | None, rate: float) -> None:
     """Pull the account's current state from the Stripe API, then open today's cases."""
-    from worker.logs import configure_logging
     from worker.sync.client import paced_client
     from worker.sync.kinds import BY_NAME, KIND_NAMES
     from worker.sync.run import run_sync
@@ -78,7 +96,7 @@ def sync(since: str, only: str | None, rate: float) -> None:
             param_hint="--only",
         )
     settings = cli_settings()
-    configure_logging(settings.log_format)
+    _configure_logging(settings)
     client, http = paced_client(_key(settings), settings.stripe_api_base, rate=rate)
     progress = ProgressLine()
     summary = run_sync(
@@ -100,12 +118,11 @@ def sync(since: str, only: str | None, rate: float) -> None:
 @RATE
 def backfill(since: str, rate: float) -> None:
     """Process the recent events Stripe still keeps, oldest first, as webhooks would be."""
-    from worker.logs import configure_logging
     from worker.sync.backfill import run_backfill
     from worker.sync.client import paced_client
 
     settings = cli_settings()
-    configure_logging(settings.log_format)
+    _configure_logging(settings)
     client, http = paced_client(_key(settings), settings.stripe_api_base, rate=rate)
     progress = ProgressLine()
     summary = run_backfill(

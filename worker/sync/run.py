@@ -124,7 +124,7 @@ def _skip(
     summary: SyncSummary, kind: Kind, reason: str, warn: Callable[[str], None] | None
 ) -> None:
     summary.skipped[kind.name] = reason
-    log.warning("sync_kind_skipped", kind=kind.name, reason=reason)
+    log.info("sync_kind_skipped", kind=kind.name, reason=reason)  # the CLI warns on its own
     if warn is not None:
         warn(f"warning: {kind.name} skipped: {reason}")
 
