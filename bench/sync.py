@@ -11,50 +11,20 @@ store: once cold (every object new), once again (nothing changes). Prints one li
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support import start_localstripe  # noqa: E402
 from worker.store.db import make_engine, upgrade_database  # noqa: E402
 from worker.stripe_api import stripe_client  # noqa: E402
 from worker.sync.client import paced_client  # noqa: E402
 from worker.sync.run import run_sync  # noqa: E402
 
 API_KEY = "sk_test_bench_sync"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
-    binary = Path(sys.executable).parent / "localstripe"
-    port = free_port()
-    process = subprocess.Popen(
-        [str(binary), "--port", str(port), "--from-scratch"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/v1/customers", timeout=1)
-        except urllib.error.HTTPError:
-            return process, url  # answers (401 without a key): up
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("localstripe did not start")
 
 
 def build(url: str, customers: int) -> None:

@@ -141,39 +141,16 @@ def postgres_url(postgres_run_url: str) -> str:
 @pytest.fixture(scope="session")
 def localstripe_url() -> Iterator[str]:
     """The independent Stripe emulator, localstripe, on a free loopback port."""
-    import subprocess
-    import sys
-    import time
-    import urllib.error
-    import urllib.request
+    from tests.support import LOCALSTRIPE, start_localstripe
 
-    from tests.support import free_port
-
-    binary = Path(sys.executable).parent / "localstripe"
-    if not binary.exists():
+    if not LOCALSTRIPE.exists():
         if IN_CI:
             pytest.fail("localstripe is not installed (pip install -e '.[test]')")
         pytest.skip("localstripe is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(binary), "--port", str(port), "--from-scratch"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/v1/customers", timeout=1)
-        except urllib.error.HTTPError:
-            break  # it answers (401 without a key): up
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("localstripe did not start")
-            time.sleep(0.1)
-            continue
-        break
+    try:
+        process, url = start_localstripe()
+    except RuntimeError as error:
+        pytest.fail(str(error))
     yield url
     process.terminate()
     process.wait(timeout=10)

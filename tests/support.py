@@ -6,7 +6,11 @@ import hashlib
 import hmac
 import json
 import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +180,31 @@ def subscribe_twice(client: Any, email: str, name: str) -> tuple[Any, Any]:
         client.v1.subscriptions.create(params=params),
         client.v1.subscriptions.create(params=params),
     )
+
+
+LOCALSTRIPE = Path(sys.executable).parent / "localstripe"
+
+
+def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
+    """The independent Stripe emulator, localstripe, on a free loopback port, once it answers.
+    Raises RuntimeError when it does not start within 30 s."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(LOCALSTRIPE), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/v1/customers", timeout=1)
+        except urllib.error.HTTPError:
+            return process, url  # it answers (401 without a key): up
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("localstripe did not start") from None
+            time.sleep(0.1)
+            continue
+        return process, url
