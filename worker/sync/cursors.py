@@ -42,6 +42,15 @@ def begin(engine: Engine, kind: str, since: int, now: datetime) -> Cursor:
         return Cursor(kind, row.since, row.cursor, row.listed, row.objects, resumed)
 
 
+def current(engine: Engine, kind: str) -> Cursor:
+    """The kind's cursor as last committed (after ``begin``)."""
+    with read_session(engine) as session:
+        row = session.get(SyncCursorRow, kind)
+        if row is None:
+            raise LookupError(f"no sync cursor for {kind}")
+        return Cursor(kind, row.since, row.cursor, row.listed, row.objects, resumed=True)
+
+
 def advance(session: Session, kind: str, cursor: str, count: int, now: datetime) -> None:
     """Record a committed page: call inside the transaction that applied it."""
     row = session.get(SyncCursorRow, kind)

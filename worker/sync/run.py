@@ -140,7 +140,7 @@ def _list_with_backoff(
 ) -> int:
     """List the kind from its cursor; after a 429, wait and continue from the last page."""
     for delay in (*RATE_LIMIT_BACKOFF_SECONDS, None):
-        cursor = cursors.begin(engine, kind.name, 0, clock())  # resumes: since is kept
+        cursor = cursors.current(engine, kind.name)  # the last committed page
         try:
             return _list_kind(engine, client, http, kind, cursor, page_size, clock, progress)
         except stripe.RateLimitError:
