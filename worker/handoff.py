@@ -161,11 +161,26 @@ def render_handoff(
         ),
         "pay_link": subject_invoice.hosted_invoice_url if subject_invoice else None,
         "action_taken": action_taken,
+        "promises_refund": promises_refund(finding),
+        "kept_subscription": next(
+            (
+                s
+                for s in finding.subjects
+                if s.startswith("sub_") and s != finding.recommended_action.target
+            ),
+            None,
+        ),
     }
     return {
         section: _env.get_template(f"{section}.j2").render(**context).strip()
         for section in SECTIONS
     }
+
+
+def promises_refund(finding: Finding) -> bool:
+    """Whether the decision refunds anything: only then may the follow-up say "refund"."""
+    action = finding.recommended_action
+    return action.type == "refund_charge" or any(s.startswith("Refund ") for s in action.steps)
 
 
 def handoff_text(handoff: dict[str, str]) -> str:
