@@ -5,6 +5,7 @@ With no token configured the API is closed (403), never open.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Callable
 from functools import wraps
@@ -66,3 +67,67 @@ def lookup_customer() -> tuple[Response, int]:
         return jsonify(lookup(current_app.config["ENGINE"], query)), 200
     except LookupQueryError as error:
         return jsonify(error="invalid_query", detail=str(error)), 400
+
+
+@bp.post("/cases/<int:case_id>/actions")
+@require_operator
+def case_action(case_id: int) -> tuple[Response, int]:
+    """Plan an action on a case; with ``"confirm": true``, execute it once (``billing-ops act``)."""
+    from rules.actions import ActionRequest, ActionType, Refusal
+    from worker.actions import (
+        ActionFailedError,
+        already_done,
+        execute,
+        idempotency_key,
+        plan_for_case,
+    )
+    from worker.pipeline import utc_now
+    from worker.stripe_api import stripe_client
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("action") not in {t.value for t in ActionType}:
+        return jsonify(error="invalid_action", allowed=[t.value for t in ActionType]), 400
+    amount = body.get("amount_minor")
+    target = body.get("target")
+    if (amount is not None and type(amount) is not int) or (
+        target is not None and not isinstance(target, str)
+    ):
+        return jsonify(error="invalid_action_parameters"), 400
+    settings = current_app.config["SETTINGS"]
+    engine = current_app.config["ENGINE"]
+    wanted = ActionRequest(
+        ActionType(body["action"]), target, amount, body.get("at_period_end") is True
+    )
+    client = (
+        stripe_client(settings.stripe_api_key, settings.stripe_api_base)
+        if settings.stripe_api_key
+        else None
+    )
+    try:
+        done = already_done(engine, case_id, wanted)
+        if done is not None:
+            return jsonify(executed=False, already_done=done), 200
+        plan = plan_for_case(engine, case_id, wanted, utc_now(), settings.rules, client)
+        if isinstance(plan, Refusal):
+            return jsonify(error="refused", reason=plan.reason), 409
+        doc = dataclasses.asdict(plan) | {
+            "mode": plan.mode,
+            "needs_contract_confirmation": plan.needs_contract_confirmation,
+            "idempotency_key": idempotency_key(case_id, plan.mode, plan.target),
+        }
+        if body.get("confirm") is not True:
+            return jsonify(executed=False, plan=doc), 200
+        if plan.needs_contract_confirmation and body.get("confirm_contract") is not True:
+            return jsonify(error="contract_confirmation_required", plan=doc), 409
+        actor = str(body.get("operator") or "api")[:120]
+        outcome = execute(engine, client, case_id, plan, actor=actor, now=utc_now())
+    except CaseNotFoundError:
+        return jsonify(error="case_not_found"), 404
+    except ActionFailedError as error:
+        return jsonify(error="stripe_error", detail=str(error)), 502
+    return jsonify(
+        executed=not outcome.repeated,
+        plan=doc,
+        detail=outcome.detail,
+        stripe_request_id=outcome.stripe_request_id,
+    ), 200
