@@ -99,3 +99,40 @@ def test_duplicate_is_planned_then_cancelled_and_refunded_once(act_env, localstr
     ]
     assert f"canceled {newer.id} now" in doc["handoff"]["action_taken"]
     assert f"refunded 29.00 USD of {charge_id}" in doc["handoff"]["action_taken"]
+
+
+def test_a_crash_between_the_refund_and_its_record_still_ends_with_one_refund(
+    act_env, localstripe_url, monkeypatch
+):
+    """The process dies after Stripe refunded and before the audit says so; the retry plans
+    from Stripe's current charge, sees the refund and sends nothing."""
+    import worker.actions
+
+    runtime = act_env
+    client = stripe_client(API_KEY, localstripe_url)
+    subscriptions = subscribe_twice(client, "crash@example.com", "Cy Crash")
+
+    def duplicate_case():  # type: ignore[no-untyped-def]
+        runtime.broker.join("events", timeout=10_000)
+        found = [c for c in list_cases(runtime.engine) if c["kind"] == "duplicate_subscription"]
+        return found[0] if found else None
+
+    case = wait_for(duplicate_case, "the accidental-duplicate case")
+    newer = next(s for s in subscriptions if s.id == case["recommended_action"]["target"])
+    invoice = client.v1.invoices.retrieve(newer.latest_invoice)
+    latest = client.v1.payment_intents.retrieve(invoice.payment_intent).latest_charge
+    charge_id = latest if isinstance(latest, str) else latest.id
+    finish = worker.actions._finish
+
+    def crash(engine, audit_id, result, request_id, detail):  # type: ignore[no-untyped-def]
+        if result == worker.actions.SUCCEEDED:
+            raise SystemExit("killed after the Stripe call")
+        return finish(engine, audit_id, result, request_id, detail)
+
+    monkeypatch.setattr(worker.actions, "_finish", crash)
+    code, _ = act(str(case["id"]), "refund_charge", "--target", charge_id, "--yes")
+    assert code != 0
+    monkeypatch.setattr(worker.actions, "_finish", finish)
+    code, retry = act(str(case["id"]), "refund_charge", "--target", charge_id, "--yes")
+    assert code == 1 and "already has a refund" in retry
+    assert len(client.v1.refunds.list(params={"charge": charge_id}).data) == 1
