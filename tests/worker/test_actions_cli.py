@@ -71,3 +71,25 @@ def test_resolve_with_no_action_is_audited_and_resolves(case_id):
     assert (doc["status"], doc["status_by"]) == ("resolved", "olga")
     assert doc["handoff"]["action_taken"].startswith("resolved with no action in Stripe — by olga")
     assert "ACTION TAKEN    resolved with no action" in run("cases", "show", case_id).output
+
+
+def test_annual_contract_needs_its_own_confirmation(tmp_path, redis_url, database_url, monkeypatch):
+    """An annual duplicate shows its contract shape and is not executed without
+    --confirm-contract (nothing audited, nothing sent)."""
+    monkeypatch.setenv("BILLING_OPS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_never_called")
+    monkeypatch.setenv("STRIPE_API_BASE", f"http://127.0.0.1:{free_port()}")
+    story = duplicate_subscription_story()
+    story[-1] = story[-1].replace('"interval": "month"', '"interval": "year"')
+    assert '"interval": "year"' in story[-1]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(story))
+    assert run("replay", str(path)).exit_code == 0
+    case_id = str(json.loads(run("cases", "list", "--json").output)[0]["id"])
+    result = run("act", case_id, "cancel_subscription", "--target", "sub_2", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "contract:    sub_2 bills yearly" in result.output
+    assert "needs --confirm-contract" in result.output
+    assert json.loads(run("cases", "show", case_id, "--json").output)["actions"] == []
