@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from rules import BillingSnapshot, RulesConfig, build_snapshot
 from rules.actions import ActionPlan, ActionRequest, ActionType, Refusal, plan_action
+from rules.codec import finding_from_json
 from rules.context import RuleContext
-from rules.findings import Finding, RecommendedAction, RevenueImpact
 from rules.formatting import format_money
 from worker.cases import RESOLVED, _case_row
 from worker.errors import BillingOpsError
@@ -266,27 +265,3 @@ def action_taken_text(audit: list[dict[str, Any]]) -> str | None:
         if entry["result"] == SUCCEEDED
     ]
     return "\n".join(lines) or None
-
-
-def finding_from_json(doc: Mapping[str, Any]) -> Finding:
-    """The typed finding a case stores as JSON (``worker.cases.finding_to_json``)."""
-    action = doc["recommended_action"]
-    return Finding(
-        kind=doc["kind"],
-        classification=doc["classification"],
-        severity=doc["severity"],
-        customer_id=doc["customer_id"],
-        subjects=tuple(doc["subjects"]),
-        evidence=tuple(doc["evidence"]),
-        revenue_impact=RevenueImpact(**doc["revenue_impact"]),
-        recommended_action=RecommendedAction(
-            action["type"], action["target"], action["reversible"], tuple(action["steps"])
-        ),
-        reasoning=doc["reasoning"],
-        question=doc.get("question"),
-        verify_contract=doc.get("verify_contract", False),
-        product_gaps=tuple(doc.get("product_gaps", ())),
-        signals=tuple(doc.get("signals", ())),
-        auto_clear=doc.get("auto_clear", False),
-        guard_notes=tuple(doc.get("guard_notes", ())),
-    )
