@@ -19,7 +19,7 @@ from rules.config import RulesConfig
 from rules.context import RuleContext
 from rules.deadlines import evidence_deadline_thresholds
 from rules.disputes import OPEN_DISPUTE_STATUSES
-from rules.events import BillingEvent
+from rules.events import BillingEvent, occasion_event
 from rules.snapshot import BillingSnapshot
 
 #: The type of the event the clock evaluates with: no event rule reacts to it.
@@ -86,14 +86,7 @@ def due_times(ctx: RuleContext) -> Iterator[Due]:
 
 def clock_event(now: int) -> BillingEvent:
     """The event a clock evaluation runs with: it carries no object, so only state rules act."""
-    return BillingEvent(
-        id=f"clock_{now}",
-        type=CLOCK_EVENT_TYPE,
-        created=now,
-        api_version=None,
-        livemode=False,
-        object={},
-    )
+    return occasion_event(CLOCK_EVENT_TYPE, now)
 
 
 __all__ = ["CLOCK_EVENT_TYPE", "Due", "DueReason", "clock_event", "due_times", "next_due"]

@@ -70,3 +70,16 @@ def parse_event(payload: Mapping[str, Any]) -> BillingEvent:
         object=obj,
         previous_attributes=previous or {},
     )
+
+
+def occasion_event(event_type: str, at: int) -> BillingEvent:
+    """An evaluation that no Stripe event caused (a clock tick, a sync): it carries no object,
+    so only the state rules act, and its id (``<kind>_<at>``) names the occasion in timelines."""
+    return BillingEvent(
+        id=f"{event_type.rsplit('.', 1)[-1]}_{at}",
+        type=event_type,
+        created=at,
+        api_version=None,
+        livemode=False,
+        object={},
+    )

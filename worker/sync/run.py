@@ -22,6 +22,7 @@ from rules import (
     record_from_json,
     record_to_json,
 )
+from rules.events import occasion_event
 from worker import projection
 from worker.clock.evaluation import evaluate_person
 from worker.pipeline import Clock, utc_now
@@ -267,14 +268,7 @@ def _keep_evidence(session: Any, record: ObjectRecord) -> ObjectRecord:
 
 def sync_event(at: int) -> BillingEvent:
     """The occasion the evaluation after a sync cites (no Stripe event caused it)."""
-    return BillingEvent(
-        id=f"sync_{at}",
-        type=SYNC_EVENT_TYPE,
-        created=at,
-        api_version=None,
-        livemode=False,
-        object={},
-    )
+    return occasion_event(SYNC_EVENT_TYPE, at)
 
 
 def _evaluate_pending(
