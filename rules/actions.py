@@ -157,7 +157,7 @@ def contract_shape(ctx: RuleContext, sub: Subscription | None) -> tuple[str, ...
         shape.append(f"{sub.id} bills yearly")
     if sub.max_quantity > 1:
         shape.append(f"{sub.id} has {sub.total_quantity} seats")
-    if any(i.billing_reason == "subscription_update" for i in ctx.invoices_of(sub.id)):
+    if any(ctx.billing_reason(i) == "subscription_update" for i in ctx.invoices_of(sub.id)):
         shape.append(f"{sub.id} has prorated invoices (it was changed mid-period)")
     return tuple(shape)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from rules.config import RulesConfig
 from rules.model import Charge, Customer, Invoice, Subscription
 from rules.snapshot import BillingSnapshot
+from rules.versions import billing_reason_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,12 @@ class RuleContext:
         found = [i for i in self.snapshot.invoices if i.subscription_id == subscription_id]
         return tuple(sorted(found, key=lambda i: (i.created or 0, i.id)))
 
+    def billing_reason(self, invoice: Invoice) -> str | None:
+        """The invoice's billing reason in today's meaning, also from payloads that omit it or
+        predate 2018-10-31 (``rules.versions.billing_reason_of``)."""
+        sub = self.snapshot.subscription(invoice.subscription_id)
+        return billing_reason_of(invoice, self.snapshot.invoices, sub)
+
     def charge_of_invoice(self, invoice: Invoice) -> Charge | None:
         """The charge that paid an invoice: by id, by invoice link, or by payment intent."""
         for charge in self.snapshot.charges:
@@ -64,7 +71,9 @@ class RuleContext:
             return False
         if sub.is_annual or sub.max_quantity > 1:
             return True
-        return any(i.billing_reason == "subscription_update" for i in self.invoices_of(sub.id))
+        return any(
+            self.billing_reason(i) == "subscription_update" for i in self.invoices_of(sub.id)
+        )
 
 
 def _group_people(snapshot: BillingSnapshot) -> tuple[dict[str, str], dict[str, str]]:

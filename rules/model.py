@@ -271,6 +271,9 @@ class Invoice:
     decline_code: str | None = None
     # ``last_finalization_error.code`` (e.g. customer_tax_location_invalid), if finalizing failed.
     finalization_error: str | None = None
+    # The API version of the event that carried it: ``billing_reason`` means something else
+    # before 2018-10-31 (rules.versions).
+    api_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

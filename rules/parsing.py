@@ -277,11 +277,28 @@ def _invoice_decline(obj: Obj) -> tuple[str | None, bool]:
     return code, intent.get("status") in _ACTION_REQUIRED_INTENT_STATUSES
 
 
-def parse_invoice(obj: Obj, event_id: str, *, requires_action: bool = False) -> Invoice:
-    """An invoice of either API shape; payment links become None when Stripe omits them.
+def _invoice_status(obj: Obj) -> str | None:
+    """``status``, or before it (changelog 2018-11-08, "Replaces the forgiven field with a new
+    uncollectible status for invoices") the booleans: ``paid``, ``forgiven`` (= uncollectible),
+    else open. See rules.versions."""
+    status = opt_str(obj.get("status"))
+    if status is not None or "paid" not in obj:
+        return status
+    if obj.get("paid") is True:
+        return "paid"
+    return "uncollectible" if obj.get("forgiven") is True else "open"
+
+
+def parse_invoice(
+    obj: Obj, event_id: str, *, requires_action: bool = False, api_version: str | None = None
+) -> Invoice:
+    """An invoice of any API shape; payment links become None when Stripe omits them.
 
     ``requires_action`` is set by the caller for invoice.payment_action_required: the invoice
-    object itself does not say that its payment waits for the customer.
+    object itself does not say that its payment waits for the customer. ``api_version`` is the
+    event's: ``billing_reason`` means something else before 2018-10-31 (rules.versions).
+    Old names: ``date`` for ``created`` (2019-03-14), ``billing`` for ``collection_method``
+    (2019-10-17).
     """
     charge_id, intent_id = _invoice_payment(obj)
     decline_code, intent_needs_action = _invoice_decline(obj)
@@ -293,7 +310,7 @@ def parse_invoice(obj: Obj, event_id: str, *, requires_action: bool = False) -> 
         id=str(obj["id"]),
         customer_id=ref_id(obj.get("customer")),
         subscription_id=_invoice_subscription_id(obj),
-        status=opt_str(obj.get("status")),
+        status=_invoice_status(obj),
         billing_reason=opt_str(obj.get("billing_reason")),
         attempt_count=opt_int(obj.get("attempt_count")) or 0,
         next_payment_attempt=opt_int(obj.get("next_payment_attempt")),
@@ -304,16 +321,17 @@ def parse_invoice(obj: Obj, event_id: str, *, requires_action: bool = False) -> 
         hosted_invoice_url=opt_str(obj.get("hosted_invoice_url")),
         charge_id=charge_id,
         payment_intent_id=intent_id,
-        created=opt_int(obj.get("created")),
+        created=opt_int(obj.get("created")) or opt_int(obj.get("date")),
         customer_email=email_of(obj.get("customer_email")),
         customer_name=opt_str(obj.get("customer_name")),
         event_id=event_id,
-        collection_method=opt_str(obj.get("collection_method")),
+        collection_method=opt_str(obj.get("collection_method")) or opt_str(obj.get("billing")),
         requires_action=requires_action or intent_needs_action,
         decline_code=decline_code,
         finalization_error=opt_str(finalization.get("code"))
         or opt_str(finalization.get("type"))
         or (opt_str(finalization.get("message")) and "finalization_error"),
+        api_version=api_version,
     )
 
 

@@ -200,7 +200,10 @@ def _records_product(event: BillingEvent) -> tuple[ObjectRecord, ...]:
 
 def _records_invoice(event: BillingEvent) -> tuple[ObjectRecord, ...]:
     invoice = parse_invoice(
-        event.object, event.id, requires_action=event.type == "invoice.payment_action_required"
+        event.object,
+        event.id,
+        requires_action=event.type == "invoice.payment_action_required",
+        api_version=event.api_version,
     )
     rank = _INVOICE_RANK.get(invoice.status or "", 0)
     record = ObjectRecord(

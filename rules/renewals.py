@@ -136,8 +136,8 @@ def read_collection(invoice: Invoice, sub: Subscription | None, decline: Decline
     )
 
 
-def _is_failed_renewal(invoice: Invoice) -> bool:
-    if invoice.billing_reason not in RENEWAL_BILLING_REASONS or invoice.amount_remaining <= 0:
+def _is_failed_renewal(invoice: Invoice, billing_reason: str | None) -> bool:
+    if billing_reason not in RENEWAL_BILLING_REASONS or invoice.amount_remaining <= 0:
         return False
     if invoice.status == "uncollectible":
         return True
@@ -152,7 +152,7 @@ def find_failed_renewals(ctx: RuleContext) -> list[Finding]:
         if invoice.status == "draft" and invoice.finalization_error and invoice.customer_id:
             findings.append(_finalization_finding(ctx, invoice, invoice.customer_id))
             continue
-        if not _is_failed_renewal(invoice):
+        if not _is_failed_renewal(invoice, ctx.billing_reason(invoice)):
             continue
         sub = ctx.snapshot.subscription(invoice.subscription_id)
         customer_id = invoice.customer_id or (sub.customer_id if sub else None)
@@ -192,13 +192,16 @@ def _invoice_finding(
         if no_retry or invoice.attempt_count >= ctx.config.failed_renewal_high_attempts
         else "medium"
     )
-    verify = ctx.verify_contract(sub) or invoice.billing_reason == "subscription_update"
+    reason = ctx.billing_reason(invoice)
+    verify = ctx.verify_contract(sub) or reason == "subscription_update"
     signals = ["renewal_payment_failed"]
     if sub is not None and sub.status in DUNNING_STATUSES:
         signals.append(sub.status)
     signals += collection.signals
-    if invoice.billing_reason == "subscription_update":
+    if reason == "subscription_update":
         signals.append("prorated")
+    if reason != invoice.billing_reason:
+        signals.append(f"billing_reason_derived:{reason}")
     return Finding(
         kind="failed_renewal",
         classification="failed_payment",

@@ -1,0 +1,236 @@
+"""Stripe API versions: which fields the rules read changed when, and how older payloads still
+give the same meaning.
+
+Stripe sends a webhook in the API version of its endpoint (or the account's default), so one
+billing-ops may see 2017-era payloads beside today's. ``rules.parsing`` reads every shape below
+into the same model; this module holds the version arithmetic and the one fallback that needs
+more than one object (is this invoice the subscription's first?). Pure: no I/O, no clock.
+
+Changelog entries are named by their title on docs.stripe.com/changelog/<version>.
+
+=====================================  ==================  ======================================
+Field the rules read                   Changed in          Fallback for older payloads
+=====================================  ==================  ======================================
+``invoice.billing_reason``             absent from some    ``billing_reason_of``: an invoice of a
+                                       payloads (2017-era  subscription that is not its first (an
+                                       localstripe omits   earlier paid invoice of it, or created
+                                       it); the pre-2018   an hour or more after the subscription)
+                                       cycle value is      is a ``subscription_cycle``; its first
+                                       ``subscription``    is a ``subscription_create``
+``billing_reason=subscription_create`` 2018-10-31 "The     before 2018-10-31 a first invoice says
+                                       billing_reason of   ``subscription_update``:
+                                       the first invoice   ``billing_reason_of`` re-reads it the
+                                       of a subscription   same way (first -> create, later ->
+                                       is now              update)
+                                       subscription_create"
+``invoice.status=uncollectible``       2018-11-08          ``forgiven: true`` (and no ``status``)
+                                       "Replaces the       reads as ``uncollectible``; ``paid:
+                                       forgiven field with true`` as ``paid``; otherwise ``open``
+                                       a new uncollectible (``parsing._invoice_status``)
+                                       status for
+                                       invoices"
+``invoice.auto_advance``               2018-11-08          ``closed: true`` meant "no automatic
+                                       "Invoices now       collection": read as no retry
+                                       specify their       scheduled (``next_payment_attempt``
+                                       automatic           is null then anyway)
+                                       collection behavior
+                                       using the
+                                       auto_advance field"
+``invoice.created``                    2019-03-14          ``date`` (``parsing.parse_invoice``)
+                                       "Renames the date
+                                       field for invoices
+                                       to created"
+``collection_method``                  2019-10-17          ``billing`` (invoices and
+(invoice, subscription)                "Renames billing to subscriptions)
+                                       collection_method
+                                       on invoices,
+                                       subscriptions, and
+                                       subscription
+                                       schedules"
+``subscription.items[].price``         Prices API (2020);  ``items[].plan``, or the top-level
+                                       ``plan`` stays on   ``plan`` + ``quantity`` of a
+                                       old versions        one-plan subscription (``amount``
+                                                           for ``unit_amount``)
+``payment_intent.latest_charge``       2022-11-15          not read: the charge events and
+                                       "Removes the        ``last_payment_error.charge`` name the
+                                       charges attribute   charge
+                                       from the
+                                       PaymentIntent
+                                       object"
+``invoice.parent.subscription_details  2025-03-31.basil    ``invoice.subscription`` (or a line's
+.subscription``                        "Invoicing          ``subscription``)
+                                       resources now
+                                       specify how they
+                                       were generated"
+``invoice.payments[]``                 2025-03-31.basil    ``invoice.charge`` /
+                                       "Adds support for   ``invoice.payment_intent`` (top level);
+                                       multiple (partial)  ``charge.invoice`` links a charge to
+                                       payments on         its invoice before basil
+                                       invoices"
+``items[].current_period_*``           2025-03-31.basil    ``subscription.current_period_*``
+                                       "Adds subscription  (top level)
+                                       item-level billing
+                                       periods and removes
+                                       subscription-level
+                                       periods"
+``discount.source.coupon``             2025-09-30.clover   ``discount.coupon``
+charge card details                    Payment Methods     ``charge.source`` when it is a
+(``payment_method_details.card``)      (2019); no version  ``card`` object; a customer's
+                                       gate                ``default_source`` for
+                                                           ``invoice_settings.default_payment_
+                                                           method``
+=====================================  ==================  ======================================
+
+An event of a version not in ``KNOWN_API_VERSIONS`` (older than 2017-01-27, malformed, or a
+release billing-ops has not heard of) is read with the closest known shape
+(``closest_known_version``) and counted by the worker, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rules.model import Invoice, Subscription
+
+#: Every API version Stripe's changelog lists from 2017-01-27 on (docs.stripe.com/changelog,
+#: "Previous versions"); the named releases (acacia, basil, clover) are matched by pattern.
+KNOWN_DATED_VERSIONS: tuple[str, ...] = (
+    "2017-01-27",
+    "2017-02-14",
+    "2017-04-06",
+    "2017-05-25",
+    "2017-06-05",
+    "2017-08-15",
+    "2017-12-14",
+    "2018-01-23",
+    "2018-02-05",
+    "2018-02-06",
+    "2018-02-28",
+    "2018-05-21",
+    "2018-07-27",
+    "2018-08-23",
+    "2018-09-06",
+    "2018-09-24",
+    "2018-10-31",
+    "2018-11-08",
+    "2019-02-11",
+    "2019-02-19",
+    "2019-03-14",
+    "2019-05-16",
+    "2019-08-14",
+    "2019-09-09",
+    "2019-10-08",
+    "2019-10-17",
+    "2019-11-05",
+    "2019-12-03",
+    "2020-03-02",
+    "2020-08-27",
+    "2022-08-01",
+    "2022-11-15",
+    "2023-08-16",
+    "2023-10-16",
+    "2024-04-10",
+    "2024-06-20",
+)
+#: Named releases since 2024-09-30 ("Acacia", "Basil", "Clover" in the changelog).
+RELEASE_TRAINS = ("acacia", "basil", "clover")
+_TRAIN_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(" + "|".join(RELEASE_TRAINS) + r")$")
+_DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+
+#: The first version whose first subscription invoice says ``subscription_create``.
+SUBSCRIPTION_CREATE_SINCE = "2018-10-31"
+#: An invoice created this long after its subscription is not the subscription's first: Stripe
+#: creates the first invoice with the subscription ("How subscriptions work",
+#: docs.stripe.com/billing/subscriptions/overview), the next one a billing period later.
+FIRST_INVOICE_WINDOW_SECONDS = 3600
+#: Subscriptions whose only invoice is their first (API reference, Subscription object: status).
+_FIRST_INVOICE_STATUSES = frozenset({"incomplete", "incomplete_expired"})
+_CYCLE = "subscription_cycle"
+_CREATE = "subscription_create"
+_UPDATE = "subscription_update"
+
+
+def is_known_version(api_version: str | None) -> bool:
+    """True for a version in Stripe's changelog from 2017-01-27 on (or a named release)."""
+    if api_version is None:
+        return False
+    return api_version in KNOWN_DATED_VERSIONS or _TRAIN_VERSION.match(api_version) is not None
+
+
+def version_date(api_version: str | None) -> str | None:
+    """The ``YYYY-MM-DD`` a version starts with, or None when it has none."""
+    match = _DATE_PREFIX.match(api_version or "")
+    return match.group(1) if match else None
+
+
+def closest_known_version(api_version: str | None) -> str:
+    """The known version whose shape an event of ``api_version`` is read with: itself when
+    known; else the newest known version not after its date (the shape in force then), the
+    oldest known when it is older than all, and the newest known when it has no date."""
+    if api_version is not None and is_known_version(api_version):
+        return api_version
+    date = version_date(api_version)
+    if date is None:
+        return KNOWN_DATED_VERSIONS[-1]
+    earlier = [v for v in KNOWN_DATED_VERSIONS if v <= date]
+    return earlier[-1] if earlier else KNOWN_DATED_VERSIONS[0]
+
+
+def before(api_version: str | None, version: str) -> bool:
+    """True when ``api_version`` (read as its closest known) predates ``version``; an event
+    without a version is read in today's shape."""
+    if api_version is None:
+        return False
+    date = version_date(closest_known_version(api_version))
+    return date is not None and date < version
+
+
+def billing_reason_of(
+    invoice: Invoice, invoices: Iterable[Invoice], subscription: Subscription | None
+) -> str | None:
+    """The invoice's billing reason in today's meaning.
+
+    ``billing_reason`` as sent, unless it is missing or is a pre-2018-10-31
+    ``subscription_update`` (which also named a subscription's first invoice, changelog
+    2018-10-31). Then, for an invoice of a subscription: its first invoice is
+    ``subscription_create``; a later one is ``subscription_cycle`` (or stays
+    ``subscription_update`` when Stripe said so). "Later" means an earlier paid invoice of the
+    same subscription exists, or the invoice was created ``FIRST_INVOICE_WINDOW_SECONDS`` or
+    more after the subscription. None when nothing tells.
+    """
+    reason = invoice.billing_reason
+    old_update = reason == _UPDATE and before(invoice.api_version, SUBSCRIPTION_CREATE_SINCE)
+    if (reason is not None and not old_update) or invoice.subscription_id is None:
+        return reason
+    later = _UPDATE if old_update else _CYCLE
+    if subscription is not None and subscription.status in _FIRST_INVOICE_STATUSES:
+        return _CREATE
+    if _has_earlier_paid_invoice(invoice, invoices):
+        return later
+    if subscription is None or subscription.created is None or invoice.created is None:
+        return reason
+    if invoice.created - subscription.created >= FIRST_INVOICE_WINDOW_SECONDS:
+        return later
+    return _CREATE
+
+
+def _has_earlier_paid_invoice(invoice: Invoice, invoices: Iterable[Invoice]) -> bool:
+    created = invoice.created or 0
+    return any(
+        other.id != invoice.id
+        and other.subscription_id == invoice.subscription_id
+        and other.status == "paid"
+        and (other.created or 0) <= created
+        for other in invoices
+    )
+
+
+__all__ = [
+    "KNOWN_DATED_VERSIONS",
+    "before",
+    "billing_reason_of",
+    "closest_known_version",
+    "is_known_version",
+    "version_date",
+]
