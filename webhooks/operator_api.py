@@ -1,41 +1,54 @@
-"""The operator JSON API: cases and lookup, behind ``Authorization: Bearer $OPERATOR_TOKEN``.
+"""The operator JSON API: cases, lookup and actions, behind ``Authorization: Bearer TOKEN``.
 
-With no token configured the API is closed (403), never open.
+TOKEN is an operator's own (``billing-ops operators add``) or ``OPERATOR_TOKEN`` (the admin);
+``worker.operators.authenticate`` decides, and the operator it names is the one every action,
+acknowledgement and resolution is recorded under (never a name the request body declares).
+With no token configured and no operator added the API is closed (403), never open.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hmac
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from worker.cases import STATUSES, get_case, list_cases
-from worker.errors import CaseNotFoundError
+from worker.cases import ACKNOWLEDGED, RESOLVED, STATUSES, get_case, list_cases, set_status
+from worker.errors import BillingOpsError, CaseNotFoundError
 from worker.lookup import LookupQueryError, lookup
+from worker.operators import Operator, any_configured, authenticate
 
 bp = Blueprint("operator_api", __name__, url_prefix="/api")
 
 
 def require_operator(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Refuse unless the bearer token matches ``OPERATOR_TOKEN`` (constant-time compare)."""
+    """Refuse unless the bearer token authenticates an operator (``g.operator`` then names
+    them): 401 for a missing or wrong token, 403 when nobody could ever sign in."""
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        expected = current_app.config["SETTINGS"].operator_token
-        if not expected:
-            return jsonify(error="operator_api_disabled"), 403
+        admin_token = current_app.config["SETTINGS"].operator_token
+        engine = current_app.config["ENGINE"]
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), expected.encode()
-        ):
+        bearer = given.strip() if scheme.lower() == "bearer" else None
+        operator = authenticate(engine, admin_token, bearer)
+        if operator is None:
+            if not any_configured(engine, admin_token):
+                return jsonify(error="operator_api_disabled"), 403
             return jsonify(error="unauthorized"), 401
+        g.operator = operator
         return view(*args, **kwargs)
 
     return guarded
+
+
+def current_operator() -> Operator:
+    """The operator ``require_operator`` authenticated for this request."""
+    operator: Operator = g.operator
+    return operator
 
 
 @bp.get("/cases")
@@ -119,8 +132,9 @@ def case_action(case_id: int) -> tuple[Response, int]:
             return jsonify(executed=False, plan=doc), 200
         if plan.needs_contract_confirmation and body.get("confirm_contract") is not True:
             return jsonify(error="contract_confirmation_required", plan=doc), 409
-        actor = str(body.get("operator") or "api")[:120]
-        outcome = execute(engine, client, case_id, plan, actor=actor, now=utc_now())
+        outcome = execute(
+            engine, client, case_id, plan, actor=current_operator().name, now=utc_now()
+        )
     except CaseNotFoundError:
         return jsonify(error="case_not_found"), 404
     except ActionFailedError as error:
@@ -131,3 +145,52 @@ def case_action(case_id: int) -> tuple[Response, int]:
         detail=outcome.detail,
         stripe_request_id=outcome.stripe_request_id,
     ), 200
+
+
+@bp.post("/cases/<int:case_id>/ack")
+@require_operator
+def case_ack(case_id: int) -> tuple[Response, int]:
+    """Acknowledge a case (someone is on it), with an optional note, as the operator."""
+    return _transition(case_id, ACKNOWLEDGED, note_required=False)
+
+
+@bp.post("/cases/<int:case_id>/resolve")
+@require_operator
+def case_resolve(case_id: int) -> tuple[Response, int]:
+    """Resolve a case with a note of what was done, as the operator."""
+    return _transition(case_id, RESOLVED, note_required=True)
+
+
+#: Notes land in the timeline and the handoff view; longer ones are a mistake, not a note.
+MAX_NOTE_CHARS = 2000
+
+
+def _transition(case_id: int, status: str, *, note_required: bool) -> tuple[Response, int]:
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    note = body.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_CHARS):
+        return jsonify(error="invalid_note", detail=f"a string of at most {MAX_NOTE_CHARS}"), 400
+    note = (note or "").strip() or None
+    if note_required and note is None:
+        return jsonify(error="note_required"), 400
+    try:
+        doc = set_status(
+            current_app.config["ENGINE"],
+            case_id,
+            status,
+            actor=current_operator().name,
+            note=note,
+            now=_now(),
+        )
+    except CaseNotFoundError:
+        return jsonify(error="case_not_found"), 404
+    except BillingOpsError as error:
+        return jsonify(error="invalid_transition", detail=str(error)), 409
+    return jsonify(doc), 200
+
+
+def _now() -> datetime:
+    from worker.pipeline import utc_now  # the edge loads the pipeline only when acting
+
+    return utc_now()

@@ -51,11 +51,11 @@ def test_confirmed_no_action_resolves_and_is_audited(api):
     response = api.post(
         f"/api/cases/{case_id}/actions",
         headers=auth(),
-        json={"action": "no_action", "confirm": True, "operator": "olga"},
+        json={"action": "no_action", "confirm": True},
     )
     assert response.status_code == 200 and response.get_json()["executed"] is True
     detail = api.get(f"/api/cases/{case_id}", headers=auth()).get_json()
     assert detail["status"] == "resolved"
     assert [(a["actor"], a["action"], a["result"]) for a in detail["actions"]] == [
-        ("olga", "no_action", "succeeded")
+        ("admin", "no_action", "succeeded")
     ]

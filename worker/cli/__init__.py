@@ -9,6 +9,7 @@ from worker.cli import (  # noqa: F401 - registers
     intake,
     notifications,
     operator,
+    operators,
     processes,
     sync,
 )

@@ -179,3 +179,15 @@ class ActionAuditRow(Base):
     result: Mapped[str] = mapped_column(String(16))  # pending|succeeded|failed
     stripe_request_id: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class OperatorRow(Base):
+    """A named operator and the SHA-256 of their token (the token itself is never stored)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
