@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,43 @@ DEFAULT_DUNNING_REMINDERS = 2
 DEFAULT_DUNNING_STRIPE_ATTEMPTS = 8
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+class Process(Enum):
+    """Which billing-ops process reads the settings: it decides what may be left to a default.
+
+    Only ``serve``, the all-in-one, may generate the webhook signing secret and run its own
+    Redis. The Procfile processes run beside others on other machines, so a default there
+    would be a silent mistake: a generated secret rejects every real Stripe delivery, and a
+    web without ``REDIS_URL`` answers every webhook 503.
+    """
+
+    #: ``billing-ops serve`` (and ``secret``, which prints what serve uses): may generate.
+    ALL_IN_ONE = "serve"
+    #: ``billing-ops web``: ``STRIPE_WEBHOOK_SECRET`` and ``REDIS_URL`` must be set.
+    WEB = "web"
+    #: ``billing-ops worker``: ``REDIS_URL`` must be set.
+    WORKER = "worker"
+    #: Anything else (one-off commands, serve's children): a secret from the environment or
+    #: the data dir's file, never a new one.
+    COMMAND = "command"
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The variables this process refuses to start without."""
+        return {
+            Process.WEB: ("STRIPE_WEBHOOK_SECRET", "REDIS_URL"),
+            Process.WORKER: ("REDIS_URL",),
+        }.get(self, ())
+
+
+#: What to do about each required variable, said when it is missing.
+_REQUIRED_HINTS = {
+    "STRIPE_WEBHOOK_SECRET": "set it to your Stripe webhook endpoint's signing secret (whsec_…); "
+    "only billing-ops serve generates one",
+    "REDIS_URL": "set it to the Redis all web and worker processes share (redis://HOST:6379/0); "
+    "only billing-ops serve runs its own",
+}
 
 
 @dataclass(frozen=True)
@@ -106,20 +144,28 @@ LOG_FORMATS = ("auto", "json", "console")
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, *, existing_install: bool = False
+    environ: Mapping[str, str] | None = None,
+    *,
+    process: Process = Process.COMMAND,
+    existing_install: bool = False,
 ) -> Settings:
     """Build ``Settings`` from the environment (or the mapping given, for tests).
 
-    ``existing_install`` is for commands that work on an existing install (``cases``,
-    ``lookup``, ``events failed``…): they refuse a data dir that does not exist instead of
-    creating an empty store and a new secret wherever they happen to run.
+    ``process`` says which defaults are allowed (see ``Process``). ``existing_install`` is for
+    commands that work on an existing install (``cases``, ``lookup``, ``events failed``…): they
+    refuse a data dir that does not exist instead of creating an empty store wherever they run.
     """
     env = os.environ if environ is None else environ
+    for name in process.required:
+        if not (env.get(name) or "").strip():
+            raise ConfigurationError(
+                f"{name} is not set: billing-ops {process.value} needs it; {_REQUIRED_HINTS[name]}"
+            )
     data_dir = _data_dir(env, must_exist=existing_install and not env.get("DATABASE_URL"))
-    if existing_install:
-        secrets_, generated = _existing_secrets(env.get("STRIPE_WEBHOOK_SECRET"), data_dir)
-    else:
+    if process is Process.ALL_IN_ONE:
         secrets_, generated = _webhook_secrets(env.get("STRIPE_WEBHOOK_SECRET"), data_dir)
+    else:
+        secrets_, generated = _existing_secrets(env.get("STRIPE_WEBHOOK_SECRET"), data_dir)
     return Settings(
         data_dir=data_dir,
         webhook_secrets=secrets_,

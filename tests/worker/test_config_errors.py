@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import FIXTURES, free_port
+from tests.support import FIXTURES, SECRET, free_port
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -118,3 +118,52 @@ def test_reading_commands_work_with_an_existing_install(tmp_path):
     result = run(["cases", "list", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+# The Procfile processes: only `serve` may generate a secret or run its own Redis.
+
+
+def test_web_refuses_to_start_without_a_webhook_secret(tmp_path, redis_url):
+    """`billing-ops web` with no STRIPE_WEBHOOK_SECRET would reject every real delivery with a
+    secret of its own: it refuses, before creating anything."""
+    result = run(["web", "--bind", f"127.0.0.1:{free_port()}"], tmp_path, REDIS_URL=redis_url)
+    assert_one_line_error(result, "STRIPE_WEBHOOK_SECRET is not set", "billing-ops web", "whsec_")
+    assert not (tmp_path / "data").exists()
+
+
+def test_web_refuses_to_start_without_redis_url(tmp_path):
+    """`billing-ops web` with no REDIS_URL would answer every webhook 503: it refuses."""
+    result = run(
+        ["web", "--bind", f"127.0.0.1:{free_port()}"], tmp_path, STRIPE_WEBHOOK_SECRET=SECRET
+    )
+    assert_one_line_error(result, "REDIS_URL is not set", "billing-ops web", "redis://")
+    assert not (tmp_path / "data").exists()
+
+
+def test_web_refuses_a_redis_that_does_not_answer(tmp_path):
+    """A REDIS_URL where nothing listens is named, with what to do, before gunicorn starts."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    port = free_port()
+    result = run(
+        ["web", "--bind", f"127.0.0.1:{port}"],
+        tmp_path,
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        REDIS_URL=url,
+    )
+    assert_one_line_error(result, "Redis unreachable", url, "REDIS_URL")
+    assert not (tmp_path / "data").exists()
+
+
+def test_worker_refuses_to_start_without_redis_url(tmp_path):
+    """`billing-ops worker` with no REDIS_URL would wait on a Redis nobody runs: it refuses."""
+    result = run(["worker", "--processes", "1"], tmp_path)
+    assert_one_line_error(result, "REDIS_URL is not set", "billing-ops worker")
+    assert not (tmp_path / "data").exists()
+
+
+def test_worker_refuses_a_redis_that_does_not_answer(tmp_path):
+    """`billing-ops worker` with a REDIS_URL where nothing listens: one line, nothing started."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = run(["worker", "--processes", "1"], tmp_path, REDIS_URL=url)
+    assert_one_line_error(result, "Redis unreachable", url, "REDIS_URL")
+    assert not (tmp_path / "data").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from worker.errors import ConfigurationError
-from worker.settings import load_settings
+from worker.settings import Process, load_settings
 
 
 def test_defaults_use_sqlite_in_the_data_dir_and_embedded_redis(tmp_path):
@@ -17,12 +17,31 @@ def test_defaults_use_sqlite_in_the_data_dir_and_embedded_redis(tmp_path):
 
 
 def test_generated_secret_is_kept_and_reused(tmp_path):
-    """Unset STRIPE_WEBHOOK_SECRET → one secret generated, stored 0600, reused next time."""
-    first = load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)})
-    second = load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)})
+    """serve with STRIPE_WEBHOOK_SECRET unset → one secret generated, stored 0600, reused."""
+    env = {"BILLING_OPS_DATA_DIR": str(tmp_path)}
+    first = load_settings(env, process=Process.ALL_IN_ONE)
+    second = load_settings(env, process=Process.ALL_IN_ONE)
     assert first.webhook_secrets == second.webhook_secrets
     assert first.webhook_secrets[0].startswith("whsec_")
+    assert first.secret_generated
     assert (tmp_path / "webhook_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_only_serve_generates_a_secret(tmp_path):
+    """Any other process reads a secret from the environment or serve's file, never makes one."""
+    env = {"BILLING_OPS_DATA_DIR": str(tmp_path)}
+    assert load_settings(env, process=Process.COMMAND).webhook_secrets == ()
+    assert not (tmp_path / "webhook_secret").exists()
+    made = load_settings(env, process=Process.ALL_IN_ONE).webhook_secrets
+    assert load_settings(env).webhook_secrets == made
+
+
+def test_a_secret_from_the_environment_is_not_marked_generated(tmp_path):
+    """The banner shows only a generated secret; one from STRIPE_WEBHOOK_SECRET is the
+    operator's own."""
+    env = {"BILLING_OPS_DATA_DIR": str(tmp_path), "STRIPE_WEBHOOK_SECRET": "whsec_own"}
+    settings = load_settings(env, process=Process.ALL_IN_ONE)
+    assert settings.webhook_secrets == ("whsec_own",) and not settings.secret_generated
 
 
 def test_comma_separated_secrets_are_all_kept(tmp_path):

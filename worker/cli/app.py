@@ -7,20 +7,22 @@ from sqlalchemy import Engine
 
 from worker.errors import BillingOpsError
 from worker.pipeline import utc_now
-from worker.settings import Settings, load_settings
+from worker.settings import Process, Settings, load_settings
 from worker.store.db import make_engine, upgrade_database
 from worker.urls import safe_url
 
 __all__ = ["cli_settings", "main", "open_engine", "safe_url", "utc_now"]
 
 
-def cli_settings(*, existing_install: bool = False) -> Settings:
+def cli_settings(*, process: Process = Process.COMMAND, existing_install: bool = False) -> Settings:
     """Settings from the environment; a configuration error is a clean CLI error.
 
-    ``existing_install`` commands refuse a data dir that does not exist (see ``load_settings``).
+    ``process`` says which defaults the command may take (only ``serve`` generates a secret
+    or runs its own Redis); ``existing_install`` commands refuse a data dir that does not
+    exist (see ``load_settings``).
     """
     try:
-        return load_settings(existing_install=existing_install)
+        return load_settings(process=process, existing_install=existing_install)
     except BillingOpsError as error:
         raise click.ClickException(str(error)) from None
 

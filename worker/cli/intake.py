@@ -14,12 +14,13 @@ from worker.cli.app import cli_settings, main, open_engine, utc_now
 from worker.cli.clock import INSTANT, run_instant
 from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
+from worker.settings import Process
 
 
 @main.command()
 def secret() -> None:
-    """Print the webhook signing secret (the first one, during a rotation)."""
-    click.echo(cli_settings().webhook_secrets[0])
+    """Print the webhook signing secret ``serve`` uses (the first one, during a rotation)."""
+    click.echo(cli_settings(process=Process.ALL_IN_ONE).webhook_secrets[0])
 
 
 @main.group()

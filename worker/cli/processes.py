@@ -24,8 +24,10 @@ import structlog
 
 from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
 from worker.errors import BillingOpsError, PortInUseError
-from worker.settings import Settings
+from worker.settings import SECRET_FILE_NAME, Process, Settings
 from worker.supervisor import Child, CrashLoop, Supervisor, child_pids
+
+log = structlog.get_logger()
 
 #: Signals that stop serve / worker: Ctrl-C, a service manager, a closed terminal or SSH session.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -40,11 +42,13 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal_name: str | None = None
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
 
-    def _on_signal(self, _signum: int, _frame: Any) -> None:
+    def _on_signal(self, signum: int, _frame: Any) -> None:
         self.requested = True
+        self.signal_name = signal.Signals(signum).name
 
 
 @main.command()
@@ -54,22 +58,26 @@ class StopRequest:
 @click.option("--processes", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
 def serve(host: str, port: int, web_workers: int, processes: int, threads: int) -> None:
-    """Web + workers in one process tree, with embedded Redis and SQLite unless configured."""
-    from worker.broker import ping_redis
+    """Web + workers in one process tree, with embedded Redis and SQLite unless configured.
+
+    For one machine and for trying billing-ops out; the only process that generates a
+    signing secret and runs its own Redis. Production runs the Procfile's ``web`` and
+    ``worker`` instead.
+    """
     from worker.embedded_redis import EmbeddedRedis
     from worker.instance_lock import acquire_instance_lock
     from worker.logs import configure_logging
 
     stop = StopRequest()
-    settings = cli_settings()
+    settings = cli_settings(process=Process.ALL_IN_ONE)
     configure_logging(settings.log_format)
     try:
         lock = acquire_instance_lock(settings.data_dir)  # noqa: F841 - held while serve runs
         listener = _listen(host, port)
-        if not settings.embedded_redis:
-            ping_redis(settings.effective_redis_url)
     except BillingOpsError as error:
         raise click.ClickException(str(error)) from None
+    if not settings.embedded_redis:
+        require_redis(settings)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
     _wipe_metrics(env)  # ours alone: the instance lock is held
@@ -89,31 +97,27 @@ def serve(host: str, port: int, web_workers: int, processes: int, threads: int) 
     supervisor = Supervisor([web, work, *children], on_gone=_metrics_cleaner(env))
     try:
         supervisor.start()
-        click.echo(
-            "\nbilling-ops is running\n"
-            f"  webhook URL     http://{host}:{port}/webhooks/stripe\n"
-            f"  signing secret  {settings.webhook_secrets[0]}"
-            f"{_secret_origin(settings)}\n"
-            f"  redis           {'embedded, ' if children else ''}"
-            f"{safe_url(settings.effective_redis_url)}\n"
-            f"  database        {safe_url(settings.database_url)}\n"
-            f"  forward Stripe  stripe listen --forward-to http://{host}:{port}/webhooks/stripe\n"
-            "Ctrl-C stops everything.\n",
-            err=True,
-        )
-        code = _supervise(settings, supervisor, stop)
+        click.echo(_banner(settings, f"http://{host}:{port}", embedded_redis=bool(children)))
+        _supervise(settings, supervisor, stop)
+    except CrashLoop as error:
+        raise click.ClickException(f"billing-ops stopped: {error}") from None
     finally:
         supervisor.stop()
         listener.close()
-    sys.exit(code)
+        log.info("serve_stopped")
 
 
 @main.command()
 @click.option("--bind", default="0.0.0.0:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
 def web(bind: str, workers: int) -> None:
-    """The web process (gunicorn serving the app factory)."""
-    settings = cli_settings()
+    """The web process (gunicorn serving the app factory).
+
+    Needs STRIPE_WEBHOOK_SECRET and REDIS_URL, set explicitly: it never generates a secret
+    or runs a Redis of its own (only ``serve`` does).
+    """
+    settings = cli_settings(process=Process.WEB)
+    require_redis(settings)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
     _wipe_metrics(env)
@@ -124,25 +128,62 @@ def web(bind: str, workers: int) -> None:
 @click.option("--processes", default=2, show_default=True, type=int)
 @click.option("--threads", default=4, show_default=True, type=int)
 def worker(processes: int, threads: int) -> None:
-    """The worker process tree (Dramatiq), restarted when it dies, with the stale-event sweeper."""
+    """The worker process tree (Dramatiq), restarted when it dies, with the stale-event sweeper.
+
+    Needs REDIS_URL, set explicitly: the Redis the web processes put events on.
+    """
     from worker.logs import configure_logging
 
     stop = StopRequest()
-    settings = cli_settings()
+    settings = cli_settings(process=Process.WORKER)
     configure_logging(settings.log_format)
+    require_redis(settings)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
     supervisor = Supervisor([_worker_child(env, processes, threads)])
     try:
         supervisor.start()
-        code = _supervise(settings, supervisor, stop)
+        _supervise(settings, supervisor, stop)
+    except CrashLoop as error:
+        raise click.ClickException(f"billing-ops worker stopped: {error}") from None
     finally:
         supervisor.stop()
-    sys.exit(code)
+        log.info("worker_stopped")
 
 
-def _secret_origin(settings: Settings) -> str:
-    return f"  (generated, kept in {settings.data_dir})" if settings.secret_generated else ""
+def require_redis(settings: Settings) -> None:
+    """The configured Redis answers, or one line: where, why, and what to do."""
+    from worker.broker import ping_redis
+
+    try:
+        ping_redis(settings.effective_redis_url)
+    except BillingOpsError as error:
+        raise click.ClickException(f"{error}: start Redis there or fix REDIS_URL") from None
+
+
+def _banner(settings: Settings, base_url: str, *, embedded_redis: bool) -> str:
+    """What ``serve`` prints on stdout once everything runs (its logs go to stderr)."""
+    return (
+        "\nbilling-ops is running\n"
+        f"  webhook URL     {base_url}/webhooks/stripe\n"
+        f"  signing secret  {secret_line(settings)}\n"
+        f"  redis           {'embedded, ' if embedded_redis else ''}"
+        f"{safe_url(settings.effective_redis_url)}\n"
+        f"  database        {safe_url(settings.database_url)}\n"
+        f"  forward Stripe  stripe listen --forward-to {base_url}/webhooks/stripe\n"
+        "Ctrl-C stops everything.\n"
+    )
+
+
+def secret_line(settings: Settings) -> str:
+    """The secret itself only when billing-ops generated it (the operator must copy it into
+    Stripe); one from the environment is the operator's own and is only said to be set."""
+    if settings.secret_generated:
+        path = settings.data_dir / SECRET_FILE_NAME
+        return f"{settings.webhook_secrets[0]}  (generated, kept in {path})"
+    count = len(settings.webhook_secrets)
+    rotation = f", {count} secrets during a rotation" if count > 1 else ""
+    return f"set (from STRIPE_WEBHOOK_SECRET{rotation})"
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -170,9 +211,10 @@ def _child_env(settings: Settings, redis_url: str) -> dict[str, str]:
     env.update(
         REDIS_URL=redis_url,
         DATABASE_URL=settings.database_url,
-        STRIPE_WEBHOOK_SECRET=",".join(settings.webhook_secrets),
         BILLING_OPS_DATA_DIR=str(settings.data_dir),
     )
+    if settings.webhook_secrets:  # a worker may have none: it verifies no signature
+        env["STRIPE_WEBHOOK_SECRET"] = ",".join(settings.webhook_secrets)
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.data_dir / "metrics"))
     Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
     return env
@@ -241,10 +283,10 @@ def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subproce
     return subprocess.Popen(args, env=env, start_new_session=True)
 
 
-def _supervise(settings: Settings, supervisor: Supervisor, stop: StopRequest) -> int:
+def _supervise(settings: Settings, supervisor: Supervisor, stop: StopRequest) -> None:
     """Until a stop signal: restart dead children, and sweep stale events every minute.
 
-    Returns the exit code: 0 on a requested stop, 1 after a crash loop (said in one line).
+    A crash loop raises ``CrashLoop`` (its message says which child and how often).
     """
     from worker.broker import build_broker
     from worker.maintenance import requeue_stale_events
@@ -253,11 +295,7 @@ def _supervise(settings: Settings, supervisor: Supervisor, stop: StopRequest) ->
     broker = build_broker(settings.effective_redis_url, edge=False)
     next_sweep = time.monotonic() + 5
     while not stop.requested:
-        try:
-            supervisor.check(time.monotonic())
-        except CrashLoop as error:
-            click.echo(f"billing-ops stopped: {error}", err=True)
-            return 1
+        supervisor.check(time.monotonic())
         if time.monotonic() >= next_sweep:
             try:
                 requeue_stale_events(
@@ -267,9 +305,7 @@ def _supervise(settings: Settings, supervisor: Supervisor, stop: StopRequest) ->
                     now=utc_now(),
                 )
             except Exception as error:  # noqa: BLE001 - keep supervising; say what went wrong
-                structlog.get_logger().warning(  # a log line like the others: one format
-                    "stale_event_sweep_failed", error=f"{type(error).__name__}: {error}"
-                )
+                log.warning("stale_event_sweep_failed", error=f"{type(error).__name__}: {error}")
             next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
         time.sleep(_TICK_SECONDS)
-    return 0
+    log.info("stop_requested", signal=stop.signal_name)
