@@ -102,16 +102,13 @@ def sync_cases(
     rows = {
         row.key: row
         for row in session.scalars(
+            # each branch on an indexed column, so the lookup stays an index search as the
+            # cases table grows (SQLite scans the whole table for a nested OR)
             select(CaseRow).where(
                 or_(
                     CaseRow.key.in_(current),
-                    and_(
-                        CaseRow.status != RESOLVED,
-                        or_(
-                            CaseRow.customer_id.in_(person.customer_ids),
-                            CaseRow.key.in_(subject_keys),
-                        ),
-                    ),
+                    and_(CaseRow.customer_id.in_(person.customer_ids), CaseRow.status != RESOLVED),
+                    and_(CaseRow.key.in_(subject_keys), CaseRow.status != RESOLVED),
                 )
             )
         )

@@ -63,25 +63,28 @@ def resolve_customer(session: Session, record: ObjectRecord) -> str | None:
 
 
 def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[str]) -> Person:
-    """Expand ids and emails to the whole person: every customer sharing one of the emails."""
+    """Expand ids and emails to the whole person: every customer sharing one of the emails.
+
+    One statement: the rows whose email is one of the given ones or one of the emails the
+    given customers' rows carry; their customer ids and emails join the person."""
     ids = {c for c in customer_ids if c}
     mails = {e for e in emails if e}
+    shared: list[ColumnElement[bool]] = []
     if ids:
-        mails |= set(
-            session.scalars(
-                select(ObjectRow.email).where(
-                    ObjectRow.customer_id.in_(ids), ObjectRow.email.is_not(None)
-                )
-            )
+        own_emails = select(ObjectRow.email).where(
+            ObjectRow.customer_id.in_(ids), ObjectRow.email.is_not(None)
         )
+        shared.append(ObjectRow.email.in_(own_emails))
     if mails:
-        ids |= set(
-            session.scalars(
-                select(ObjectRow.customer_id).where(
-                    ObjectRow.email.in_(mails), ObjectRow.customer_id.is_not(None)
-                )
-            )
-        )
+        shared.append(ObjectRow.email.in_(mails))
+    if shared:
+        for customer_id, email in session.execute(
+            select(ObjectRow.customer_id, ObjectRow.email).where(or_(*shared)).distinct()
+        ):
+            if email is not None:
+                mails.add(email)
+            if customer_id is not None:
+                ids.add(customer_id)
     return Person(customer_ids=frozenset(ids), emails=frozenset(mails))
 
 
@@ -139,8 +142,8 @@ def load_snapshot(
         clauses.append(ObjectRow.customer_id.in_(person.customer_ids))
     if person.emails:
         clauses.append(ObjectRow.email.in_(person.emails))
-    rows = session.scalars(select(ObjectRow).where(or_(*clauses))).all()
-    records = [record_from_json(json.loads(row.data)) for row in rows]
+    rows = session.scalars(select(ObjectRow.data).where(or_(*clauses))).all()
+    records = [record_from_json(json.loads(data)) for data in rows]
     return build_snapshot([*records, *load_products(session, product_ids_of(records))])
 
 
@@ -159,9 +162,11 @@ def load_products(session: Session, product_ids: Iterable[str]) -> list[ObjectRe
     if not ids:
         return []
     rows = session.scalars(
-        select(ObjectRow).where(ObjectRow.object_type == "product", ObjectRow.object_id.in_(ids))
+        select(ObjectRow.data).where(
+            ObjectRow.object_type == "product", ObjectRow.object_id.in_(ids)
+        )
     )
-    return [record_from_json(json.loads(row.data)) for row in rows]
+    return [record_from_json(json.loads(data)) for data in rows]
 
 
 def products_to_fetch(

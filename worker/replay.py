@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from rules import RulesConfig
 from worker.clock.run import ClockRun, run_clock
-from worker.pipeline import process_event
+from worker.pipeline import process_batch
 
 
 class ReplayInputError(ValueError):
@@ -37,22 +37,42 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
 
 def read_events(path: Path) -> Iterator[str]:
-    """Each event in ``path`` as a compact JSON string."""
+    """Each event in ``path`` as a compact JSON string.
+
+    JSON Lines are read a line at a time, so a replay of a large export holds one event in
+    memory, not the file; a JSON array or a single (pretty-printed) object is read whole."""
+    if _is_json_lines(path):
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    try:
+                        yield _event_json(json.loads(line), path)
+                    except json.JSONDecodeError as error:
+                        raise ReplayInputError(f"{path}:{number}: not JSON ({error.msg})") from None
+        return
     text = path.read_text(encoding="utf-8").strip()
     if not text:
         return
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield _event_json(json.loads(line), path)
-                except json.JSONDecodeError as error:
-                    raise ReplayInputError(f"{path}:{number}: not JSON ({error.msg})") from None
-        return
+    except json.JSONDecodeError as error:
+        raise ReplayInputError(f"{path}:1: not JSON ({error.msg})") from None
     for item in doc if isinstance(doc, list) else [doc]:
         yield _event_json(item, path)
+
+
+def _is_json_lines(path: Path) -> bool:
+    """Whether the file's first non-blank line is a whole JSON value of its own (JSON Lines),
+    rather than the start of an array or of a pretty-printed object."""
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return not line.lstrip().startswith("[")
+    return False
 
 
 def _event_json(item: object, path: Path) -> str:
@@ -72,13 +92,14 @@ class ReplaySummary:
 def replay_events(
     engine: Engine, bodies: Iterable[str], *, config: RulesConfig, now: datetime
 ) -> ReplaySummary:
-    """Process each event at its own time, then run the clock once at ``now``.
+    """Process each event at its own time, in order, then run the clock once at ``now``.
 
-    No notifications are planned: old events must not email customers.
+    Events go through ``process_batch`` (a few hundred per transaction, each exactly as a
+    worker would process it). No notifications are planned: old events must not email
+    customers.
     """
     counts: dict[str, int] = {}
-    for body in bodies:
-        status = process_event(engine, body, config=config).status
-        counts[status] = counts.get(status, 0) + 1
+    for outcome in process_batch(engine, bodies, config=config):
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
     structlog.contextvars.clear_contextvars()  # the clock's logs name no replayed event
     return ReplaySummary(counts=counts, clock=run_clock(engine, now, config=config))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,15 @@ def replay(paths: tuple[Path, ...], enqueue: bool, now: datetime | None) -> None
     settings = cli_settings()
     configure_logging(settings.log_format)
     files = expand_paths(list(paths))
-    try:
-        bodies = [body for path in files for body in read_events(path)]
+    try:  # every file checked before anything is processed; one event in memory at a time
+        count = sum(1 for path in files for _ in read_events(path))
     except (ReplayInputError, OSError) as error:
         raise click.ClickException(str(error)) from None
+
+    def bodies() -> Iterator[str]:
+        for path in files:
+            yield from read_events(path)
+
     moment = run_instant(now)
     engine = open_engine(settings)
     if enqueue:
@@ -63,17 +69,17 @@ def replay(paths: tuple[Path, ...], enqueue: bool, now: datetime | None) -> None
                 f"{error}: start billing-ops serve or set REDIS_URL to a running Redis"
             ) from None
         broker = build_broker(settings.effective_redis_url, edge=False)
-        with click.progressbar(bodies, label="enqueueing", file=sys.stderr) as bar:
+        with click.progressbar(bodies(), length=count, label="enqueueing", file=sys.stderr) as bar:
             for body in bar:
                 broker.enqueue(event_message(body))
-        click.echo(f"enqueued {len(bodies)} events", err=True)
+        click.echo(f"enqueued {count} events", err=True)
         return
     from worker.replay import replay_events
 
-    with click.progressbar(bodies, label="replaying", file=sys.stderr) as bar:
+    with click.progressbar(bodies(), length=count, label="replaying", file=sys.stderr) as bar:
         summary = replay_events(engine, bar, config=settings.rules, now=moment)
     click.echo(
-        f"replayed {len(bodies)} events: "
+        f"replayed {count} events: "
         + ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
         + f"; clock evaluated {len(summary.clock.evaluated)} people",
         err=True,

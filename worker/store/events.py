@@ -7,7 +7,7 @@ changes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rules.errors import MalformedEventError
+from rules.events import BillingEvent
 from worker.event_validation import (
     MAX_API_VERSION_LENGTH,
     MAX_CREATED,
@@ -145,6 +146,58 @@ def record_received(
     with write_session(engine) as session:
         session.execute(insert(EventRow).values(**values).on_conflict_do_nothing())
         return session.scalar(select(EventRow.status).where(EventRow.id == event_id)) or RECEIVED
+
+
+def insert_received_batch(
+    session: Session, events: Sequence[tuple[BillingEvent, str]], *, now: datetime
+) -> dict[str, str]:
+    """Insert each (event, raw body) once, in the caller's transaction, with one statement;
+    return every id's status (locked for the transaction on PostgreSQL)."""
+    if not events:
+        return {}
+    rows = {
+        event.id: {
+            "id": event.id,
+            "type": event.type,
+            "created": event.created,
+            "livemode": event.livemode,
+            "api_version": event.api_version,
+            "payload": body,
+            "status": RECEIVED,
+            "attempts": 0,
+            "received_at": now,
+            "updated_at": now,
+        }
+        for event, body in events
+    }
+    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    session.execute(insert(EventRow).values(list(rows.values())).on_conflict_do_nothing())
+    found = session.execute(
+        select(EventRow.id, EventRow.status)
+        .where(EventRow.id.in_(list(rows)))
+        .order_by(EventRow.id)
+        .with_for_update()
+    )
+    return {event_id: status for event_id, status in found}
+
+
+def mark_processed_by_id(
+    session: Session, event_id: str, *, customer_id: str | None, now: datetime
+) -> None:
+    """``mark_processed`` without loading the row (the batch path holds no ORM row)."""
+    session.execute(
+        update(EventRow)
+        .where(EventRow.id == event_id)
+        .values(
+            status=PROCESSED,
+            attempts=EventRow.attempts + 1,
+            last_error=None,
+            customer_id=customer_id,
+            processed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)  # no EventRow is loaded in this session
+    )
 
 
 def claim_for_processing(session: Session, event_id: str) -> EventRow | None:
