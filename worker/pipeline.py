@@ -95,17 +95,19 @@ def process_event(
     records = records_from_event(event)
     if refresher is not None:  # a dispute on a charge never seen: fetch it once, before locks
         records = with_unseen(engine, refresher, records, int(clock().timestamp()))
-    with read_session(engine) as session:  # who is this about? (read before locking)
-        hints = [projection.resolve_customer(session, record) for record in records]
-        person = projection.find_person(
-            session, [h for h in hints if h], [r.email for r in records if r.email]
-        )
-    if refresher is not None and refresher.wants(event.type):  # network I/O, before any lock
+    # Who is this about? Read before locking when the answer is needed before the write
+    # transaction: PostgreSQL's per-person locks, the Stripe API calls. SQLite's one write
+    # lock needs no names, so there the person is found inside the transaction instead.
+    person: projection.Person | None = None
+    if not is_sqlite(engine) or refresher is not None or products is not None:
+        with read_session(engine) as session:
+            person = _person_of(session, records)
+    if person is not None and refresher is not None and refresher.wants(event.type):
         records = (
             *records,
             *refresher.records(person.customer_ids, fetched_at=int(clock().timestamp())),
         )
-    if products is not None:  # network I/O too, only for names the store does not have
+    if person is not None and products is not None:  # network I/O, names the store lacks
         fetched_at = int(clock().timestamp())
         with read_session(engine) as session:
             missing = projection.products_to_fetch(
@@ -119,16 +121,26 @@ def process_event(
         if missing:
             records = (*records, *products.records(missing, fetched_at=fetched_at))
 
-    with write_session(engine, lock_keys=person.lock_keys) as session:
+    with write_session(engine, lock_keys=person.lock_keys if person else ()) as session:
         row = event_log.claim_for_processing(session, event.id)
         if row is None:
             log.info("event_duplicate")
             return Outcome(event_id=event.id, status="duplicate")
+        if person is None:
+            person = _person_of(session, records)
         outcome = _project_and_evaluate(
             session, event, records, person, config=config, notify=notify, now=clock()
         )
         event_log.mark_processed(row, customer_id=outcome.customer_id, now=outcome.now)
     return outcome.logged()
+
+
+def _person_of(session: Session, records: tuple[ObjectRecord, ...]) -> projection.Person:
+    """The person the event's records are about, as the store knows them now."""
+    hints = [projection.resolve_customer(session, record) for record in records]
+    return projection.find_person(
+        session, [h for h in hints if h], [r.email for r in records if r.email]
+    )
 
 
 @dataclass(frozen=True)
@@ -260,12 +272,7 @@ def _batch_lock_keys(engine: Engine, events: list[tuple[BillingEvent, str]]) -> 
     keys: set[str] = set()
     with read_session(engine) as session:
         for event, _body in events:
-            records = records_from_event(event)
-            hints = [projection.resolve_customer(session, record) for record in records]
-            person = projection.find_person(
-                session, [h for h in hints if h], [r.email for r in records if r.email]
-            )
-            keys.update(person.lock_keys)
+            keys.update(_person_of(session, records_from_event(event)).lock_keys)
     return sorted(keys)
 
 
@@ -291,10 +298,7 @@ def _run_batch(
                 continue
             event = _trusted(event, clock())
             records = records_from_event(event)
-            hints = [projection.resolve_customer(session, record) for record in records]
-            person = projection.find_person(
-                session, [h for h in hints if h], [r.email for r in records if r.email]
-            )
+            person = _person_of(session, records)
             result = _project_and_evaluate(
                 session, event, records, person, config=config, notify=None, now=clock()
             )

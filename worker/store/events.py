@@ -144,7 +144,14 @@ def record_received(
     }
     insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
     with write_session(engine) as session:
-        session.execute(insert(EventRow).values(**values).on_conflict_do_nothing())
+        inserted = session.execute(
+            insert(EventRow)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(EventRow.status)  # a new row answers at once; a known one is looked up
+        ).scalar()
+        if inserted is not None:
+            return inserted
         return session.scalar(select(EventRow.status).where(EventRow.id == event_id)) or RECEIVED
 
 
