@@ -14,7 +14,12 @@ amount of the charge" (docs.stripe.com/api/refunds/create); ``cancel_at_period_e
 subscription until the period ends and setting it back to false before then undoes the
 cancellation, while ``DELETE /v1/subscriptions/:id`` ends it at once and cannot be undone
 (docs.stripe.com/billing/subscriptions/cancel); ``POST /v1/invoices/:id/pay`` pays an ``open``
-invoice only (docs.stripe.com/api/invoices/pay).
+invoice only (docs.stripe.com/api/invoices/pay), and Stripe stops retrying an invoice whose
+subscription went ``unpaid``, so paying it is an operator's move; a billing-portal session
+(``POST /v1/billing_portal/sessions``, docs.stripe.com/api/customer_portal/sessions/create) is
+a short-lived page where the customer changes their card, while a payment that needs 3-D
+Secure, or a hard decline, is settled on the invoice's ``hosted_invoice_url`` (the page
+Stripe's own ``invoice.payment_action_required`` points the customer to).
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ from rules.model import Subscription
 NO_REFUND_CLASSIFICATIONS = frozenset({"team_purchase", "unclassified"})
 
 
-def action_mode(type_: ActionType, at_period_end: bool) -> str:
-    """The action as named in the idempotency key and audit (period-end cancel differs)."""
+def action_mode(type_: ActionType, at_period_end: bool, channel: LinkChannel | None = None) -> str:
+    """The action as named in the idempotency key and audit (period-end cancel differs, and
+    so does a link emailed from one printed)."""
+    if type_ is ActionType.SEND_PAYMENT_LINK:
+        return f"{type_}_{channel or LinkChannel.EMAIL}"
     return f"{type_}_at_period_end" if at_period_end else str(type_)
 
 
@@ -45,7 +53,27 @@ class ActionType(StrEnum):
     REFUND_CHARGE = "refund_charge"
     REMOVE_SCHEDULED_CANCEL = "remove_scheduled_cancel"
     PAY_INVOICE = "pay_invoice"
+    SEND_PAYMENT_LINK = "send_payment_link"
     NO_ACTION = "no_action"
+
+
+class LinkChannel(StrEnum):
+    """How a payment link reaches the customer: emailed by billing-ops, or printed for the
+    operator to paste into their own reply."""
+
+    EMAIL = "email"
+    PRINT = "print"
+
+
+class PaymentLinkKind(StrEnum):
+    """Which page the link opens (see the module docstring)."""
+
+    BILLING_PORTAL = "billing_portal"
+    HOSTED_INVOICE = "hosted_invoice"
+
+
+#: The finding's recommendation when the customer must pay on the invoice page itself.
+INVOICE_LINK_ACTION = "send_invoice_link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +84,11 @@ class ActionRequest:
     target: str | None = None
     amount_minor: int | None = None
     at_period_end: bool = False
+    channel: LinkChannel | None = None
 
     @property
     def mode(self) -> str:
-        return action_mode(self.type, self.at_period_end)
+        return action_mode(self.type, self.at_period_end, self.channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +106,8 @@ class ActionPlan:
     contract_shape: tuple[str, ...]
     summary: str
     undo: str | None
+    channel: LinkChannel | None = None
+    link: PaymentLinkKind | None = None
 
     @property
     def needs_contract_confirmation(self) -> bool:
@@ -84,7 +115,7 @@ class ActionPlan:
 
     @property
     def mode(self) -> str:
-        return action_mode(self.type, self.at_period_end)
+        return action_mode(self.type, self.at_period_end, self.channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +129,10 @@ def plan_action(ctx: RuleContext, finding: Finding, request: ActionRequest) -> A
     """The plan for ``request`` on the case of ``finding``, or why it is refused."""
     if request.at_period_end and request.type is not ActionType.CANCEL_SUBSCRIPTION:
         return Refusal("only a cancellation can wait for the period end")
+    if request.channel is not None and request.type is not ActionType.SEND_PAYMENT_LINK:
+        return Refusal("only a payment link is emailed or printed")
+    if request.type is ActionType.SEND_PAYMENT_LINK:
+        return _plan_link(ctx, finding, request)
     if request.type is ActionType.NO_ACTION:
         return _plan(finding, request, None, None, None, reversible=True, shape=())
     if request.type is ActionType.REFUND_CHARGE:
@@ -255,3 +290,50 @@ def _plan_subscription(
         undo = f"until the period ends, 'remove_scheduled_cancel {sub.id}' undoes it"
         return _plan(finding, request, sub.id, None, None, reversible=True, shape=shape, undo=undo)
     return _plan(finding, request, sub.id, None, None, reversible=False, shape=shape)
+
+
+def _plan_link(ctx: RuleContext, finding: Finding, request: ActionRequest) -> ActionPlan | Refusal:
+    """The case's unpaid invoice (named, a subject, or a subject subscription's latest) gets
+    its hosted page when it must be paid there (3-D Secure, hard decline, retries over) and
+    the billing portal otherwise; a case with no unpaid invoice gets the portal."""
+    snapshot = ctx.snapshot
+    channel = request.channel or LinkChannel.EMAIL
+    target = request.target
+    invoice = snapshot.invoice(target) if target and target.startswith("in_") else None
+    if target and invoice is None and target != finding.customer_id:
+        return Refusal(f"{target} is neither an invoice of this case nor its customer")
+    if target is None:
+        invoice = next((i for i in map(snapshot.invoice, finding.subjects) if i), None)
+        subs = (s for s in map(snapshot.subscription, finding.subjects) if s)
+        latest = next((s.latest_invoice_id for s in subs if s.latest_invoice_id), None)
+        invoice = invoice or snapshot.invoice(latest)
+    if invoice is not None and (
+        invoice.status in ("paid", "void") or invoice.amount_remaining <= 0
+    ):
+        if request.target:
+            return Refusal(f"{invoice.id} is {invoice.status}: nothing is owed on it")
+        invoice = None
+    if not finding.customer_id:
+        return Refusal("the case names no customer to send a link to")
+    on_invoice_page = invoice is not None and (
+        finding.recommended_action.type == INVOICE_LINK_ACTION or invoice.requires_action
+    )
+    link = PaymentLinkKind.HOSTED_INVOICE if on_invoice_page else PaymentLinkKind.BILLING_PORTAL
+    chosen = invoice.id if invoice is not None and on_invoice_page else finding.customer_id
+    plan = _plan(
+        finding,
+        replace(request, channel=channel),
+        chosen,
+        invoice.amount_remaining if invoice is not None else None,
+        invoice.currency if invoice is not None else None,
+        reversible=True,
+        shape=(),
+    )
+    how = "email it to the customer" if channel is LinkChannel.EMAIL else "print it to paste"
+    page = "the hosted invoice page" if on_invoice_page else "a billing-portal session"
+    return replace(
+        plan,
+        channel=channel,
+        link=link,
+        summary=f"send payment link ({page}) for {chosen}: {how}",
+    )

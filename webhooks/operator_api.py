@@ -86,14 +86,18 @@ def lookup_customer() -> tuple[Response, int]:
 @require_operator
 def case_action(case_id: int) -> tuple[Response, int]:
     """Plan an action on a case; with ``"confirm": true``, execute it once (``billing-ops act``)."""
-    from rules.actions import ActionRequest, ActionType, Refusal
+    from rules.actions import ActionRequest, ActionType, LinkChannel, Refusal
     from worker.actions import (
         ActionFailedError,
+        ContractConfirmationRequiredError,
+        LinkDelivery,
         already_done,
         execute,
         idempotency_key,
         plan_for_case,
+        reconcile_pending,
     )
+    from worker.notifications.recovery_emails import connect
     from worker.pipeline import utc_now
     from worker.stripe_api import stripe_client
 
@@ -102,14 +106,23 @@ def case_action(case_id: int) -> tuple[Response, int]:
         return jsonify(error="invalid_action", allowed=[t.value for t in ActionType]), 400
     amount = body.get("amount_minor")
     target = body.get("target")
-    if (amount is not None and type(amount) is not int) or (
-        target is not None and not isinstance(target, str)
+    channel = body.get("channel")
+    if (
+        (amount is not None and type(amount) is not int)
+        or (target is not None and not isinstance(target, str))
+        or (channel is not None and channel not in {c.value for c in LinkChannel})
     ):
         return jsonify(error="invalid_action_parameters"), 400
+    if channel is None and body["action"] == ActionType.SEND_PAYMENT_LINK:
+        channel = LinkChannel.EMAIL
     settings = current_app.config["SETTINGS"]
     engine = current_app.config["ENGINE"]
     wanted = ActionRequest(
-        ActionType(body["action"]), target, amount, body.get("at_period_end") is True
+        ActionType(body["action"]),
+        target,
+        amount,
+        body.get("at_period_end") is True,
+        LinkChannel(channel) if channel else None,
     )
     client = (
         stripe_client(settings.stripe_api_key, settings.stripe_api_base)
@@ -117,6 +130,7 @@ def case_action(case_id: int) -> tuple[Response, int]:
         else None
     )
     try:
+        reconcile_pending(engine, client, case_id, utc_now())
         done = already_done(engine, case_id, wanted)
         if done is not None:
             return jsonify(executed=False, already_done=done), 200
@@ -130,11 +144,18 @@ def case_action(case_id: int) -> tuple[Response, int]:
         }
         if body.get("confirm") is not True:
             return jsonify(executed=False, plan=doc), 200
-        if plan.needs_contract_confirmation and body.get("confirm_contract") is not True:
-            return jsonify(error="contract_confirmation_required", plan=doc), 409
         outcome = execute(
-            engine, client, case_id, plan, actor=current_operator().name, now=utc_now()
+            engine,
+            client,
+            case_id,
+            plan,
+            actor=current_operator().name,
+            now=utc_now(),
+            contract_confirmed=body.get("confirm_contract") is True,
+            links=LinkDelivery(connect(settings), settings.portal_return_url),
         )
+    except ContractConfirmationRequiredError:
+        return jsonify(error="contract_confirmation_required", plan=doc), 409
     except CaseNotFoundError:
         return jsonify(error="case_not_found"), 404
     except ActionFailedError as error:
@@ -144,6 +165,7 @@ def case_action(case_id: int) -> tuple[Response, int]:
         plan=doc,
         detail=outcome.detail,
         stripe_request_id=outcome.stripe_request_id,
+        link=outcome.link_url if plan.channel is LinkChannel.PRINT else None,
     ), 200
 
 

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 from rules.case_decisions import CaseStatus, Decision, ExistingCase, decide_cases
 from rules.findings import KINDS
 from worker.case_document import CaseDocument, CustomerView, load_document
+from worker.dashboard import dashboard_links
 from worker.errors import CaseNotFoundError
-from worker.handoff import customer_view, finding_plan_name, render_handoff
+from worker.handoff import SECTIONS, customer_view, finding_plan_name, render_handoff
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
 from worker.projection import Person
 from worker.store.db import read_session, write_session
-from worker.store.tables import CaseEntryRow, CaseRow
+from worker.store.tables import CaseEntryRow, CaseRow, EventRow
 
 if TYPE_CHECKING:
     from rules import BillingEvent, BillingSnapshot, Finding
@@ -275,7 +276,32 @@ def get_case(engine: Engine, case_id: int) -> dict[str, Any]:
         doc["handoff"]["action_taken"] = (
             action_taken_text(doc["actions"]) or doc["handoff"]["action_taken"]
         )
+        livemode = case_livemode(session, row, entries, doc["evidence"])
+        doc["livemode"] = livemode
+        doc["dashboard_links"] = dashboard_links(
+            [*(doc["handoff"][s] for s in SECTIONS), " ".join(doc["subjects"])], livemode
+        )
         return doc
+
+
+def case_livemode(
+    session: Session, row: CaseRow, entries: Sequence[CaseEntryRow], evidence: Sequence[str]
+) -> bool:
+    """Whether the case is about live-mode objects: the ``livemode`` of the events behind it
+    (its timeline's and evidence's), else of its customer's events, else of any event stored
+    (an install receives one mode); test mode when nothing is known."""
+    ids = list({e.event_id for e in entries if e.event_id} | set(evidence))[:500]
+    for query in (
+        select(EventRow.livemode).where(EventRow.id.in_(ids)) if ids else None,
+        select(EventRow.livemode).where(EventRow.customer_id == row.customer_id),
+        select(EventRow.livemode),
+    ):
+        if query is None:
+            continue
+        found = session.scalars(query.limit(1)).first()
+        if found is not None:
+            return bool(found)
+    return False
 
 
 def set_status(

@@ -1,6 +1,8 @@
-"""A local stand-in for the Stripe list endpoints localstripe lacks (``/v1/disputes`` and
-``/v1/prices``): it serves Stripe-shaped list pages of the objects a test gives it and passes
-every other request through to localstripe unchanged. It can also answer a restricted key's
+"""A local stand-in for the Stripe endpoints localstripe lacks (the lists ``/v1/disputes`` and
+``/v1/prices``, and ``POST /v1/billing_portal/sessions``): it serves Stripe-shaped list pages
+of the objects a test gives it, creates portal sessions (shaped as docs.stripe.com/api/
+customer_portal/sessions/create shows them, one per idempotency key, as Stripe would), and
+passes every other request through to localstripe unchanged. It can also answer a restricted key's
 403 for one path, worded as Stripe words it, or a few 429s (rate limited)."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SERVED = ("/v1/disputes", "/v1/prices")
+PORTAL_SESSIONS = "/v1/billing_portal/sessions"
 
 
 @dataclass
@@ -28,6 +31,24 @@ class StandIn:
     )
     denied: dict[str, str] = field(default_factory=dict)  # path -> missing permission
     throttled: dict[str, int] = field(default_factory=dict)  # path -> 429s still to answer
+    #: Portal sessions created, by idempotency key (a repeated key gets the same session).
+    portal_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _portal_session(standin: StandIn, form: dict[str, list[str]], key: str) -> dict[str, Any]:
+    if key and key in standin.portal_sessions:
+        return standin.portal_sessions[key]
+    number = len(standin.portal_sessions) + 1
+    session = {
+        "id": f"bps_standin_{number}",
+        "object": "billing_portal.session",
+        "customer": form.get("customer", [""])[0],
+        "livemode": False,
+        "return_url": form.get("return_url", [None])[0],
+        "url": f"{standin.url}/p/session/test_standin_{number}",
+    }
+    standin.portal_sessions[key or f"no-key-{number}"] = session
+    return session
 
 
 def _page(items: list[dict[str, Any]], query: dict[str, list[str]], path: str) -> dict[str, Any]:
@@ -69,6 +90,16 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 standin.throttled[parts.path] -= 1
                 error = {"error": {"type": "invalid_request_error", "code": "rate_limit"}}
                 self._send(429, json.dumps(error).encode())
+                return
+            if self.command == "POST" and parts.path == PORTAL_SESSIONS:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                if not form.get("customer"):
+                    error = {"error": {"type": "invalid_request_error", "param": "customer"}}
+                    self._send(400, json.dumps(error).encode())
+                    return
+                key = self.headers.get("Idempotency-Key", "")
+                self._send(200, json.dumps(_portal_session(standin, form, key)).encode())
                 return
             if self.command == "GET" and parts.path in SERVED:
                 page = _page(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -93,3 +94,61 @@ def test_annual_contract_needs_its_own_confirmation(tmp_path, redis_url, databas
     assert "contract:    sub_2 bills yearly" in result.output
     assert "needs --confirm-contract" in result.output
     assert json.loads(run("cases", "show", case_id, "--json").output)["actions"] == []
+
+
+def test_execute_itself_refuses_an_unconfirmed_contract(
+    tmp_path, redis_url, database_url, monkeypatch
+):
+    """The execute path, not only the CLI, refuses an annual plan without its confirmation:
+    nothing is audited and Stripe is never asked."""
+    from rules.actions import ActionPlan, ActionRequest, ActionType
+    from worker.actions import ContractConfirmationRequiredError, execute, plan_for_case
+    from worker.settings import load_settings
+    from worker.store.db import make_engine
+
+    monkeypatch.setenv("BILLING_OPS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+    story = duplicate_subscription_story()
+    story[-1] = story[-1].replace('"interval": "month"', '"interval": "year"')
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(story))
+    assert run("replay", str(path)).exit_code == 0
+    case_id = json.loads(run("cases", "list", "--json").output)[0]["id"]
+    engine = make_engine(database_url)
+    now = datetime.now(UTC)
+    request = ActionRequest(ActionType.CANCEL_SUBSCRIPTION, "sub_2")
+    plan = plan_for_case(engine, case_id, request, now, load_settings().rules)
+    assert isinstance(plan, ActionPlan) and plan.needs_contract_confirmation
+    with pytest.raises(ContractConfirmationRequiredError, match="sub_2 bills yearly"):
+        execute(engine, None, case_id, plan, actor="olga", now=now)
+    assert json.loads(run("cases", "show", str(case_id), "--json").output)["actions"] == []
+
+
+def test_an_interrupted_no_action_is_settled_then_taken(case_id, database_url):
+    """A pending audit row (the process died before the case changed) is settled as failed on
+    the next attempt, which then resolves the case once."""
+    from worker.store.db import make_engine, write_session
+    from worker.store.tables import ActionAuditRow
+
+    with write_session(make_engine(database_url)) as session:
+        session.add(
+            ActionAuditRow(
+                case_id=int(case_id),
+                at=datetime.now(UTC),
+                actor="olga",
+                action="no_action",
+                target=None,
+                idempotency_key=f"billing-ops-case-{case_id}-no_action-case",
+                result="pending",
+            )
+        )
+    result = run("act", case_id, "no_action", "--yes", "--by", "olga")
+    assert result.exit_code == 0, result.output
+    assert "settled an interrupted attempt: interrupted before the case was resolved" in (
+        result.output
+    )
+    doc = json.loads(run("cases", "show", case_id, "--json").output)
+    assert [a["result"] for a in doc["actions"]] == ["failed", "succeeded"]
+    assert doc["status"] == "resolved"

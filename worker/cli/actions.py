@@ -6,14 +6,19 @@ import getpass
 
 import click
 
-from rules.actions import ActionPlan, ActionRequest, ActionType, Refusal
+from rules.actions import ActionPlan, ActionRequest, ActionType, LinkChannel, Refusal
 from rules.formatting import format_money
 from worker.cli.app import cli_settings, main, open_engine, utc_now
 from worker.cli.operator import _case_id
 from worker.errors import BillingOpsError
 
 #: The case's recommended action that ``act CASE_ID`` takes when no ACTION is named.
-_DEFAULT_FOR = {"cancel_subscription": "cancel_subscription", "refund_charge": "refund_charge"}
+_DEFAULT_FOR = {
+    "cancel_subscription": "cancel_subscription",
+    "refund_charge": "refund_charge",
+    "send_portal_link": "send_payment_link",
+    "send_invoice_link": "send_payment_link",
+}
 
 
 @main.command()
@@ -23,6 +28,12 @@ _DEFAULT_FOR = {"cancel_subscription": "cancel_subscription", "refund_charge": "
 @click.option("--amount", type=int, help="Refund this much (minor units), not the whole rest.")
 @click.option("--at-period-end", is_flag=True, help="Cancel when the paid period ends.")
 @click.option("--confirm-contract", is_flag=True, help="Confirm an annual/seat/prorated shape.")
+@click.option(
+    "--print",
+    "print_link",
+    is_flag=True,
+    help="send_payment_link: print the link to paste instead of emailing it.",
+)
 @click.option("--yes", is_flag=True, help="Execute; without it only the plan is shown.")
 @click.option("--by", "actor", default=getpass.getuser, help="Operator name for the audit.")
 def act(
@@ -32,12 +43,22 @@ def act(
     amount: int | None,
     at_period_end: bool,
     confirm_contract: bool,
+    print_link: bool,
     yes: bool,
     actor: str,
 ) -> None:
     """Act on a case: show exactly what will happen; with --yes, do it through Stripe once."""
-    from worker.actions import already_done, execute, idempotency_key, plan_for_case
+    from worker.actions import (
+        ContractConfirmationRequiredError,
+        LinkDelivery,
+        already_done,
+        execute,
+        idempotency_key,
+        plan_for_case,
+        reconcile_pending,
+    )
     from worker.cases import get_case
+    from worker.notifications.recovery_emails import connect
     from worker.stripe_api import stripe_client
 
     settings = cli_settings(existing_install=True)
@@ -56,7 +77,12 @@ def act(
                     f"case {number} recommends {recommended}: name the ACTION to take"
                 )
             action = _DEFAULT_FOR[recommended]
-        request = ActionRequest(ActionType(action), target, amount, at_period_end)
+        channel = None
+        if action == ActionType.SEND_PAYMENT_LINK:
+            channel = LinkChannel.PRINT if print_link else LinkChannel.EMAIL
+        request = ActionRequest(ActionType(action), target, amount, at_period_end, channel)
+        for settled in reconcile_pending(engine, client, number, utc_now()):
+            click.echo(f"settled an interrupted attempt: {settled}")
         done = already_done(engine, number, request)
         if done is not None:
             click.echo(f"already done, nothing sent: {done}")
@@ -70,16 +96,28 @@ def act(
     if not yes:
         click.echo("plan only: re-run with --yes to execute")
         return
-    if plan.needs_contract_confirmation and not confirm_contract:
-        raise click.ClickException("the contract shape above needs --confirm-contract")
+    links = LinkDelivery(connect(settings), settings.portal_return_url)
     try:
-        outcome = execute(engine, client, number, plan, actor=actor, now=utc_now())
+        outcome = execute(
+            engine,
+            client,
+            number,
+            plan,
+            actor=actor,
+            now=utc_now(),
+            contract_confirmed=confirm_contract,
+            links=links,
+        )
+    except ContractConfirmationRequiredError:
+        raise click.ClickException("the contract shape above needs --confirm-contract") from None
     except BillingOpsError as error:
         raise click.ClickException(str(error)) from None
     if outcome.repeated:
         click.echo(f"already done, nothing sent: {outcome.detail}")
     else:
         click.echo(f"done: {outcome.detail} (Stripe request {outcome.stripe_request_id or '-'})")
+    if outcome.link_url and plan.channel is LinkChannel.PRINT:
+        click.echo(outcome.link_url)
 
 
 def _show(case_id: int, plan: ActionPlan, key: str) -> None:
@@ -87,6 +125,8 @@ def _show(case_id: int, plan: ActionPlan, key: str) -> None:
     click.echo(f"case {case_id}: {plan.summary}")
     click.echo(f"  target:      {plan.target or '-'} (customer {plan.customer_id or '-'})")
     click.echo(f"  money:       {money}")
+    if plan.link:
+        click.echo(f"  link:        {plan.link.replace('_', ' ')} ({plan.channel})")
     click.echo(f"  reversible:  {'yes' if plan.reversible else 'NO'}")
     if plan.undo:
         click.echo(f"  undo:        {plan.undo}")

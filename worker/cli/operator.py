@@ -77,6 +77,19 @@ def cases_show(case_id: str, as_json: bool) -> None:
         f" / {doc['severity']}   opened {doc['opened_at']}\n"
     )
     say(handoff_text(doc["handoff"]))
+    if doc["dashboard_links"]:
+        mode = "live" if doc["livemode"] else "test mode"
+        say(f"\nSTRIPE DASHBOARD ({mode})")
+        for object_id, url in doc["dashboard_links"].items():
+            say(f"  {clean(object_id):<30} {url}")
+    if doc["actions"]:
+        say("\nAUDIT")
+        for entry in doc["actions"]:
+            say(
+                f"  {entry['at']}  {clean(entry['actor']):<12} {entry['action']:<34} "
+                f"{entry['result']:<9} {clean(entry['target'] or '-')}  "
+                f"request {entry['stripe_request_id'] or '-'}  key {entry['idempotency_key']}"
+            )
     say("\nTIMELINE")
     for entry in doc["timeline"]:
         say(
