@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules import BillingSnapshot, RulesConfig
-from rules.actions import ActionPlan, ActionRequest, ActionType, Refusal, plan_action
+from rules.actions import (
+    ActionPlan,
+    ActionRequest,
+    ActionType,
+    LinkChannel,
+    PaymentLinkKind,
+    Refusal,
+    plan_action,
+)
 from rules.context import RuleContext
 from rules.findings import RecommendedAction
 from rules.snapshot import build_snapshot, fold
@@ -154,6 +162,74 @@ def test_pay_invoice_plans_the_open_amount():
     paid = plan_action(ctx, case, ActionRequest(ActionType.PAY_INVOICE, "in_P"))
     assert isinstance(plan, ActionPlan) and (plan.target, plan.amount_minor) == ("in_O", 2900)
     assert isinstance(paid, Refusal)
+
+
+def open_invoice_snapshot() -> BillingSnapshot:
+    open_one = replace(
+        invoice("in_O", "sub_On", "pi_O"), status="open", amount_paid=0, amount_remaining=2900
+    )
+    return BillingSnapshot(
+        customers=(customer(),),
+        subscriptions=(replace(sub("sub_On"), latest_invoice_id="in_O"),),
+        invoices=(open_one, invoice("in_P", "sub_On", "pi_P")),
+    )
+
+
+def test_payment_link_is_the_portal_while_stripe_retries():
+    """A renewal Stripe will retry gets a billing-portal session for the customer, emailed
+    unless told to print; the link changes nothing in Stripe, so it is reversible."""
+    ctx = ctx_of(open_invoice_snapshot())
+    case = finding(
+        "sub_On", RecommendedAction("send_portal_link", "cus_G", True, ()), "failed_renewal"
+    )
+    plan = plan_action(ctx, case, ActionRequest(ActionType.SEND_PAYMENT_LINK))
+    assert isinstance(plan, ActionPlan), plan
+    assert (plan.link, plan.target, plan.channel, plan.mode) == (
+        PaymentLinkKind.BILLING_PORTAL,
+        "cus_G",
+        LinkChannel.EMAIL,
+        "send_payment_link_email",
+    )
+    assert plan.reversible and plan.amount_minor == 2900
+
+
+def test_payment_link_is_the_invoice_page_when_it_must_be_paid_there():
+    """3-D Secure, a hard decline, retries over: the hosted invoice page of the case's open
+    invoice, here printed to paste."""
+    ctx = ctx_of(open_invoice_snapshot())
+    case = finding(
+        "sub_On", RecommendedAction("send_invoice_link", "in_O", True, ()), "failed_renewal"
+    )
+    request = ActionRequest(ActionType.SEND_PAYMENT_LINK, channel=LinkChannel.PRINT)
+    plan = plan_action(ctx, case, request)
+    assert isinstance(plan, ActionPlan), plan
+    assert (plan.link, plan.target, plan.mode) == (
+        PaymentLinkKind.HOSTED_INVOICE,
+        "in_O",
+        "send_payment_link_print",
+    )
+
+
+def test_no_payment_link_for_a_paid_invoice_and_no_channel_on_other_actions():
+    """A link to pay a paid invoice is refused; only a payment link has a channel."""
+    ctx = ctx_of(open_invoice_snapshot())
+    case = finding(
+        "in_P", RecommendedAction("send_invoice_link", "in_P", True, ()), "failed_renewal"
+    )
+    paid = plan_action(ctx, case, ActionRequest(ActionType.SEND_PAYMENT_LINK, "in_P"))
+    channel = plan_action(ctx, case, ActionRequest(ActionType.NO_ACTION, channel=LinkChannel.PRINT))
+    assert isinstance(paid, Refusal) and "paid" in paid.reason
+    assert isinstance(channel, Refusal)
+
+
+def test_pay_invoice_finds_the_open_invoice_of_a_subscription_case():
+    """A case about the subscription pays its latest invoice when that one is open."""
+    ctx = ctx_of(open_invoice_snapshot())
+    case = finding(
+        "sub_On", RecommendedAction("send_portal_link", "cus_G", True, ()), "failed_renewal"
+    )
+    plan = plan_action(ctx, case, ActionRequest(ActionType.PAY_INVOICE))
+    assert isinstance(plan, ActionPlan) and (plan.target, plan.amount_minor) == ("in_O", 2900)
 
 
 @settings(max_examples=300, deadline=None, database=None)

@@ -59,3 +59,26 @@ def test_confirmed_no_action_resolves_and_is_audited(api):
     assert [(a["actor"], a["action"], a["result"]) for a in detail["actions"]] == [
         ("admin", "no_action", "succeeded")
     ]
+
+
+def test_a_payment_link_channel_other_than_email_or_print_is_a_400(api):
+    """send_payment_link takes "email" (the default) or "print"; anything else is refused."""
+    case_id = case_id_of(api)
+    bad = api.post(
+        f"/api/cases/{case_id}/actions",
+        headers=auth(),
+        json={"action": "send_payment_link", "channel": "sms"},
+    )
+    assert (bad.status_code, bad.get_json()["error"]) == (400, "invalid_action_parameters")
+    plan = api.post(
+        f"/api/cases/{case_id}/actions",
+        headers=auth(),
+        json={"action": "send_payment_link", "channel": "print"},
+    )
+    assert plan.status_code == 200, plan.get_json()
+    doc = plan.get_json()["plan"]
+    assert (doc["channel"], doc["link"], doc["mode"]) == (
+        "print",
+        "billing_portal",
+        "send_payment_link_print",
+    )
