@@ -43,7 +43,7 @@ from rules.actions import (
 from rules.codec import finding_from_json
 from rules.context import RuleContext
 from rules.formatting import format_money
-from worker.cases import RESOLVED, _case_row
+from worker.cases import RESOLVED, _case_row, iso
 from worker.errors import BillingOpsError, DeliveryError
 from worker.lookup import ID_PREFIXES
 from worker.notifications import email as smtp
@@ -497,7 +497,7 @@ def audit_of(session: Session, case_id: int) -> list[dict[str, Any]]:
     )
     return [
         {
-            "at": row.at.isoformat(),
+            "at": iso(row.at),
             "actor": row.actor,
             "action": row.action,
             "target": row.target,

@@ -11,6 +11,7 @@ from rules.formatting import format_money
 from worker.cli.app import cli_settings, main, open_engine, utc_now
 from worker.cli.operator import _case_id
 from worker.errors import BillingOpsError
+from worker.logs import configure_logging
 
 #: The case's recommended action that ``act CASE_ID`` takes when no ACTION is named.
 _DEFAULT_FOR = {
@@ -62,6 +63,7 @@ def act(
     from worker.stripe_api import stripe_client
 
     settings = cli_settings(existing_install=True)
+    configure_logging(settings.log_format)  # log lines to stderr, the plan and result to stdout
     engine = open_engine(settings)
     number = _case_id(case_id)
     client = (
