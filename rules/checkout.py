@@ -14,7 +14,10 @@ from rules.findings import (
     evidence_of,
 )
 from rules.formatting import format_money, format_time
-from rules.model import CheckoutSession, Subscription
+from rules.model import CheckoutSession, Invoice, Subscription
+
+#: A subscription ended in one of these before its first invoice was paid never started.
+_ENDED_BEFORE_FIRST_PAYMENT = frozenset({"incomplete_expired", "canceled"})
 
 
 def _succeeded_later(ctx: RuleContext, person: str | None, email: str | None, since: int) -> bool:
@@ -46,23 +49,43 @@ def find_incomplete_checkouts(ctx: RuleContext) -> list[Finding]:
     return findings
 
 
+def unpaid_first_invoice(ctx: RuleContext, sub: Subscription) -> Invoice | None:
+    """The first invoice of a ``canceled`` subscription when that invoice was never paid and
+    no invoice of the subscription was: it was canceled before it started (an incomplete
+    subscription can be canceled; API reference, Subscription object, ``status``). The first
+    invoice is the one ``RuleContext.billing_reason`` reads as ``subscription_create``, in any
+    API version."""
+    if sub.status != "canceled":
+        return None
+    invoices = ctx.invoices_of(sub.id)
+    if any(i.status == "paid" for i in invoices):
+        return None
+    first = next((i for i in invoices if ctx.billing_reason(i) == "subscription_create"), None)
+    return first if first is not None and first.amount_due > 0 else None
+
+
 def _subscription_finding(ctx: RuleContext, sub: Subscription) -> Finding | None:
-    """A subscription whose first payment never completed: ``incomplete_expired``.
+    """A subscription whose first payment never completed: ``incomplete_expired``, or
+    ``canceled`` while its first invoice was still unpaid (``unpaid_first_invoice``).
 
     An ``incomplete`` subscription is not flagged: Stripe gives its first invoice 23 hours,
     then moves it to ``incomplete_expired`` and voids the invoice (API reference, Subscription
     object, ``status``), so "stuck for days" never happens and the expired state is the case.
     """
-    if sub.customer_id is None or sub.status != "incomplete_expired":
+    if sub.customer_id is None or sub.status not in _ENDED_BEFORE_FIRST_PAYMENT:
+        return None
+    first = unpaid_first_invoice(ctx, sub)
+    if sub.status == "canceled" and first is None:
         return None
     person = ctx.person(sub.customer_id)
     customer = ctx.customer(sub.customer_id)
     email = customer.email if customer else None
     if _succeeded_later(ctx, person, email, sub.created or 0):
         return None
-    invoice = ctx.snapshot.invoice(sub.latest_invoice_id)
+    invoice = first or ctx.snapshot.invoice(sub.latest_invoice_id)
     amount = invoice.amount_remaining if invoice else 0
     currency = invoice.currency if invoice else sub.currency
+    ended = "expired" if sub.status == "incomplete_expired" else "was canceled"
     return Finding(
         kind="incomplete_checkout",
         classification="failed_payment",
@@ -84,14 +107,14 @@ def _subscription_finding(ctx: RuleContext, sub: Subscription) -> Finding | None
             ),
         ),
         reasoning=(
-            f"Subscription {sub.id} expired before its first payment "
+            f"Subscription {sub.id} {ended} before its first payment "
             f"({format_money(amount, currency)}) completed and no later subscription exists, "
             "so the customer needs a new checkout link, not a refund."
         ),
         question=None,
         verify_contract=False,
         product_gaps=(),
-        signals=("incomplete_expired",),
+        signals=(sub.status if sub.status == "incomplete_expired" else "canceled_before_payment",),
         auto_clear=True,
     )
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rules.checkout import unpaid_first_invoice
 from rules.config import RulesConfig
 from rules.context import RuleContext
 from rules.events import BillingEvent
@@ -326,7 +327,9 @@ def find_churn_events(ctx: RuleContext, event: BillingEvent) -> list[Finding]:
     became_canceled = event.type == "customer.subscription.deleted" or (
         sub.status == "canceled" and "status" in event.previous_attributes
     )
-    if became_canceled:
+    if became_canceled and unpaid_first_invoice(ctx, sub) is None:
+        # A subscription canceled before its first payment never started: not churn, an
+        # incomplete checkout (rules.checkout).
         findings.append(_canceled_finding(ctx, sub, sub.customer_id))
     elif event.type == "customer.subscription.pending_update_expired":
         findings.append(_pending_update_expired_finding(ctx, event, sub, sub.customer_id))

@@ -369,7 +369,8 @@ def parse_charge(obj: Obj, event_id: str) -> Charge:
         failure_code=opt_str(obj.get("failure_code")),
         outcome_type=opt_str(_mapping(obj.get("outcome")).get("type")),
         outcome_reason=opt_str(_mapping(obj.get("outcome")).get("reason")),
-        payment_method_id=ref_id(obj.get("payment_method")),
+        payment_method_id=ref_id(obj.get("payment_method"))
+        or (ref_id(obj.get("source")) if card and card is obj.get("source") else None),
     )
 
 

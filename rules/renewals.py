@@ -17,6 +17,10 @@ What to advise depends on what Stripe will do next, read from the invoice and th
   https://docs.stripe.com/billing/subscriptions/overview).
 - an ``uncollectible`` invoice is written off but can still be paid or voided ("How invoicing
   works", https://docs.stripe.com/invoicing/overview), so it stays a failed renewal.
+- a ``canceled`` subscription: "By default, upon subscription cancellation, Stripe stops
+  automatic collection of all finalized invoices for the customer" (API reference, "Cancel a
+  subscription", https://docs.stripe.com/api/subscriptions/cancel), so the open invoice is
+  owed but never retried: collect it with the hosted invoice link, or void it.
 - otherwise (a soft decline with a retry scheduled) a portal link lets the customer fix the card
   before Stripe's next attempt.
 
@@ -79,6 +83,16 @@ class Collection:
 def read_collection(invoice: Invoice, sub: Subscription | None, decline: Decline) -> Collection:
     """The collection situation of a failed renewal invoice (see the module docstring)."""
     code = decline.code or "unknown"
+    if sub is not None and sub.status == "canceled":
+        return Collection(
+            "send_invoice_link",
+            "Ask the customer whether they will pay the open invoice (hosted invoice link) or "
+            "void it: the subscription was canceled, so Stripe stopped collecting it",
+            "Stripe does not retry an invoice of a canceled subscription",
+            False,
+            ("subscription_canceled",),
+            "the subscription was canceled, which stopped Stripe's automatic collection",
+        )
     if invoice.collection_method == SEND_INVOICE:
         return Collection(
             "send_invoice_link",
@@ -167,12 +181,16 @@ def find_failed_renewals(ctx: RuleContext) -> list[Finding]:
     return findings
 
 
-def _steps(verify: bool, first: str, retry: str) -> tuple[str, ...]:
+KEEP_STEP = "Do not cancel or refund: the subscription is still wanted until proven otherwise"
+CANCELED_STEP = "Do not reactivate the subscription or refund anything unasked"
+
+
+def _steps(verify: bool, first: str, retry: str, keep: str = KEEP_STEP) -> tuple[str, ...]:
     return with_contract_check(
         (
             first,
             retry,
-            "Do not cancel or refund: the subscription is still wanted until proven otherwise",
+            keep,
             "Document the outreach on the case",
             "Follow up once the customer has acted (or after the next payment attempt)",
         ),
@@ -214,7 +232,12 @@ def _invoice_finding(
             type=collection.action_type,
             target=customer_id,
             reversible=True,
-            steps=_steps(verify, collection.first_step, collection.retry_step),
+            steps=_steps(
+                verify,
+                collection.first_step,
+                collection.retry_step,
+                CANCELED_STEP if sub is not None and sub.status == "canceled" else KEEP_STEP,
+            ),
         ),
         reasoning=_renewal_reasoning(invoice, collection),
         question=None,

@@ -101,3 +101,30 @@ def test_guest_checkout_resolved_by_email(event, payload, findings):
     (finding,) = checkouts(findings(events)).values()
     assert finding.customer_id == "cus_Trial"
     assert "no_checkout_recovery" in finding.product_gaps
+
+
+def test_canceled_before_its_first_payment_is_an_incomplete_checkout(scenario, findings):
+    """3-D Secure failed on the first invoice, then the subscription was canceled: the person
+    never managed to pay, so an incomplete checkout (fresh checkout link), and no churn."""
+    found = findings(scenario("incomplete_canceled_after_3ds"))
+    assert sorted(found) == ["incomplete_checkout:sub_Ivy"]
+    finding = found["incomplete_checkout:sub_Ivy"]
+    assert finding.subjects == ("sub_Ivy", "in_IvyFirst")
+    assert "was canceled before its first payment" in finding.reasoning
+    assert finding.signals == ("canceled_before_payment",)
+
+
+def test_canceled_after_a_paid_invoice_is_churn_not_a_checkout(scenario_payloads, findings):
+    """Once any invoice of the subscription was paid it had started: its cancellation is
+    churn, not an incomplete checkout."""
+    payloads = scenario_payloads("incomplete_canceled_after_3ds")
+    paid = copy.deepcopy(payloads[3])
+    paid["id"] = "evt_IncPaid"
+    paid["type"] = "invoice.paid"
+    paid["created"] = payloads[3]["created"] + 10
+    paid["data"]["object"].update(status="paid", amount_paid=2900, amount_remaining=0)
+    kinds = {
+        f.kind
+        for f in findings([parse_event(p) for p in [*payloads[:4], paid, payloads[4]]]).values()
+    }
+    assert kinds == {"churn_signal"}

@@ -234,3 +234,16 @@ def test_the_charge_itself_supersedes_the_payment_intents_view(event, findings):
     ]
     (finding,) = renewals(findings(events))
     assert "decline:insufficient_funds" in finding.signals and retry_promised(finding)
+
+
+def test_canceled_subscription_invoice_gets_the_invoice_link(scenario, findings):
+    """After the past-due subscription is canceled Stripe stops collecting its invoice: the
+    failed renewal stays (money is owed) with the hosted invoice link, no promised retry, and
+    no "the subscription is still wanted" step."""
+    (finding,) = renewals(findings(scenario("failed_renewal_then_canceled")))
+    action = finding.recommended_action
+    assert action.type == "send_invoice_link"
+    assert "subscription_canceled" in finding.signals
+    assert "stopped Stripe's automatic collection" in finding.reasoning
+    assert not any("still wanted" in step for step in action.steps)
+    assert any("Do not reactivate" in step for step in action.steps)
