@@ -9,7 +9,7 @@ billing-ops itself, with the reason in the timeline.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from rules.case_decisions import CaseStatus, Decision, ExistingCase, decide_cases
 from rules.findings import KINDS
+from rules.versions import closest_known_version, is_known_version
 from worker.case_document import CaseDocument, CustomerView, load_document
 from worker.dashboard import dashboard_links
 from worker.errors import CaseNotFoundError
@@ -187,8 +188,14 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) -> dict[str, Any]:
-    """A case in the shape of the interface contract (emails masked, no card data)."""
+def case_to_json(
+    row: CaseRow,
+    entries: Sequence[CaseEntryRow] | None = None,
+    api_versions: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """A case in the shape of the interface contract (emails masked, no card data); each
+    timeline entry names the API version of its event (``api_versions``: event id -> version),
+    and the version it was read as when billing-ops does not know it (rules.versions)."""
     document = stored_document(row)
     finding = document.finding
     handoff = json.loads(row.handoff)
@@ -233,10 +240,19 @@ def case_to_json(row: CaseRow, entries: Sequence[CaseEntryRow] | None = None) ->
                 "action": e.action,
                 "note": e.note,
                 "event_id": e.event_id,
+                **_api_version_of(e.event_id, api_versions or {}),
             }
             for e in entries
         ]
     return doc
+
+
+def _api_version_of(event_id: str | None, api_versions: Mapping[str, str | None]) -> dict[str, Any]:
+    """``api_version`` of a timeline entry's event, and ``api_version_read_as`` when it is a
+    version billing-ops does not know (read with the closest known shape)."""
+    version = api_versions.get(event_id) if event_id else None
+    read_as = closest_known_version(version) if version and not is_known_version(version) else None
+    return {"api_version": version, "api_version_read_as": read_as}
 
 
 def list_cases(
@@ -269,7 +285,13 @@ def get_case(engine: Engine, case_id: int) -> dict[str, Any]:
         entries = session.scalars(
             select(CaseEntryRow).where(CaseEntryRow.case_id == case_id).order_by(CaseEntryRow.id)
         ).all()
-        doc = case_to_json(row, entries)
+        event_ids = {e.event_id for e in entries if e.event_id}
+        versions = dict(
+            session.execute(
+                select(EventRow.id, EventRow.api_version).where(EventRow.id.in_(event_ids))
+            ).tuples()
+        )
+        doc = case_to_json(row, entries, versions)
         from worker.actions import action_taken_text, audit_of  # imports this module
 
         doc["actions"] = audit_of(session, case_id)

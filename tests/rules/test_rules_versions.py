@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rules.model import Invoice, Subscription
-from rules.parsing import parse_invoice
+from rules.parsing import parse_charge, parse_invoice
 from rules.versions import (
     FIRST_INVOICE_WINDOW_SECONDS,
     billing_reason_of,
@@ -172,3 +172,14 @@ def test_unknown_old_version_reads_as_the_pre_2018_shape():
     """A 2016 version (not known) is read with the oldest known shape: pre-2018-10-31 meaning."""
     first = replace(invoice(reason="subscription_update", created=T + 5), api_version="2016-07-06")
     assert billing_reason_of(first, [first], subscription()) == "subscription_create"
+
+
+def test_old_card_source_names_the_charges_payment_method():
+    """A charge of the card-source era (no ``payment_method``) is made with its source card:
+    the card whose expiry the churn rule checks is found by that id."""
+    charge = parse_charge(
+        {"id": "ch_X", "source": {"id": "card_X", "object": "card", "last4": "4242"}}, "evt"
+    )
+    assert (charge.payment_method_id, charge.card_last4) == ("card_X", "4242")
+    bank = parse_charge({"id": "ch_Y", "source": {"id": "ba_Y", "object": "bank_account"}}, "evt")
+    assert bank.payment_method_id is None

@@ -92,9 +92,12 @@ def cases_show(case_id: str, as_json: bool) -> None:
             )
     say("\nTIMELINE")
     for entry in doc["timeline"]:
+        version = clean(entry.get("api_version") or "")
+        if entry.get("api_version_read_as"):
+            version += f" (read as {entry['api_version_read_as']})"
         say(
             f"  {entry['at']}  {clean(entry['actor']):<12} {entry['action']:<14} "
-            f"{clean(entry['note'] or '')}"
+            f"{clean(entry['note'] or '')}" + (f"  [API {version}]" if version else "")
         )
 
 
