@@ -187,7 +187,7 @@ def _undo_payment_methods(kind: str, obj: Obj, partial: bool) -> None:
 #: they are dated at the first version after the last shape that lacked them.
 CHANGES: tuple[Change, ...] = (
     Change("2025-09-30", "2025-09-30.clover discounts: source.coupon", _undo_clover_discounts),
-    Change("2025-03-31", "basil: invoicing parent field, invoice payments", _undo_basil_parent_and_payments),
+    Change("2025-03-31", "basil: parent field, invoice payments", _undo_basil_parent_and_payments),
     Change("2025-03-31", "basil: item-level billing periods", _undo_basil_item_periods),
     Change("2020-03-02", "Prices API (items carry price)", _undo_prices),
     Change("2019-10-17", "Renames billing to collection_method", _undo_collection_method),
@@ -195,7 +195,7 @@ CHANGES: tuple[Change, ...] = (
     Change("2019-02-11", "Payment Methods (payment_method_details)", _undo_payment_methods),
     Change("2018-11-08", "uncollectible status, auto_advance", _undo_invoice_status),
     Change("2018-10-31", "billing_reason subscription_create", _undo_subscription_create),
-    Change("2018-02-28", "billing_reason (absent in localstripe's 2017-08-15)", _undo_billing_reason),
+    Change("2018-02-28", "billing_reason (none in localstripe's)", _undo_billing_reason),
 )
 
 
