@@ -286,11 +286,8 @@ def get_case(engine: Engine, case_id: int) -> dict[str, Any]:
             select(CaseEntryRow).where(CaseEntryRow.case_id == case_id).order_by(CaseEntryRow.id)
         ).all()
         event_ids = {e.event_id for e in entries if e.event_id}
-        versions = dict(
-            session.execute(
-                select(EventRow.id, EventRow.api_version).where(EventRow.id.in_(event_ids))
-            ).tuples()
-        )
+        query = select(EventRow.id, EventRow.api_version).where(EventRow.id.in_(event_ids))
+        versions = {event_id: version for event_id, version in session.execute(query)}
         doc = case_to_json(row, entries, versions)
         from worker.actions import action_taken_text, audit_of  # imports this module
 

@@ -165,3 +165,20 @@ def test_any_interleaving_and_redelivery_gives_the_same_open_cases(
     for body in stream:
         process_event(engine, body)
     assert open_cases(engine) == in_order_cases
+
+
+def test_timeline_names_the_api_version_and_an_unknown_one_is_read_not_dropped(engine):
+    """Each timeline entry names its event's API version; an event of a version billing-ops
+    does not know (2016-07-06) is still processed, read as the closest known shape."""
+    from worker.cases import get_case
+
+    folder = SCENARIOS / "failed_renewal_localstripe_2017"
+    bodies = [json.loads(p.read_text()) for p in sorted(folder.glob("[0-9]*.json"))]
+    bodies[-1]["api_version"] = "2016-07-06"
+    for body in bodies:
+        assert process_event(engine, json.dumps(body)).status == "processed"
+    (case,) = list_cases(engine)
+    (opened,) = get_case(engine, case["id"])["timeline"]
+    assert opened["event_id"] == bodies[-1]["id"]
+    assert opened["api_version"] == "2016-07-06"
+    assert opened["api_version_read_as"] == "2017-01-27"
