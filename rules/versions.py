@@ -2,88 +2,16 @@
 give the same meaning.
 
 Stripe sends a webhook in the API version of its endpoint (or the account's default), so one
-billing-ops may see 2017-era payloads beside today's. ``rules.parsing`` reads every shape below
-into the same model; this module holds the version arithmetic and the one fallback that needs
-more than one object (is this invoice the subscription's first?). Pure: no I/O, no clock.
+billing-ops sees 2017-era payloads beside today's. The table of every field the rules read,
+the version (changelog entry) that introduced, renamed or re-meant it, and its fallback is in
+the README, "Stripe API versions"; ``rules.parsing`` applies the per-field fallbacks (``date``,
+``billing``, ``plan``, card ``source``, ``forgiven``/``paid``, ``invoice.subscription``,
+``invoice.charge``). This module holds the version arithmetic and the one fallback that needs
+more than one object, ``billing_reason_of`` (is this invoice its subscription's first?).
 
-Changelog entries are named by their title on docs.stripe.com/changelog/<version>.
-
-=====================================  ==================  ======================================
-Field the rules read                   Changed in          Fallback for older payloads
-=====================================  ==================  ======================================
-``invoice.billing_reason``             absent from some    ``billing_reason_of``: an invoice of a
-                                       payloads (2017-era  subscription that is not its first (an
-                                       localstripe omits   earlier paid invoice of it, or created
-                                       it); the pre-2018   an hour or more after the subscription)
-                                       cycle value is      is a ``subscription_cycle``; its first
-                                       ``subscription``    is a ``subscription_create``
-``billing_reason=subscription_create`` 2018-10-31 "The     before 2018-10-31 a first invoice says
-                                       billing_reason of   ``subscription_update``:
-                                       the first invoice   ``billing_reason_of`` re-reads it the
-                                       of a subscription   same way (first -> create, later ->
-                                       is now              update)
-                                       subscription_create"
-``invoice.status=uncollectible``       2018-11-08          ``forgiven: true`` (and no ``status``)
-                                       "Replaces the       reads as ``uncollectible``; ``paid:
-                                       forgiven field with true`` as ``paid``; otherwise ``open``
-                                       a new uncollectible (``parsing._invoice_status``)
-                                       status for
-                                       invoices"
-``invoice.auto_advance``               2018-11-08          ``closed: true`` meant "no automatic
-                                       "Invoices now       collection": read as no retry
-                                       specify their       scheduled (``next_payment_attempt``
-                                       automatic           is null then anyway)
-                                       collection behavior
-                                       using the
-                                       auto_advance field"
-``invoice.created``                    2019-03-14          ``date`` (``parsing.parse_invoice``)
-                                       "Renames the date
-                                       field for invoices
-                                       to created"
-``collection_method``                  2019-10-17          ``billing`` (invoices and
-(invoice, subscription)                "Renames billing to subscriptions)
-                                       collection_method
-                                       on invoices,
-                                       subscriptions, and
-                                       subscription
-                                       schedules"
-``subscription.items[].price``         Prices API (2020);  ``items[].plan``, or the top-level
-                                       ``plan`` stays on   ``plan`` + ``quantity`` of a
-                                       old versions        one-plan subscription (``amount``
-                                                           for ``unit_amount``)
-``payment_intent.latest_charge``       2022-11-15          not read: the charge events and
-                                       "Removes the        ``last_payment_error.charge`` name the
-                                       charges attribute   charge
-                                       from the
-                                       PaymentIntent
-                                       object"
-``invoice.parent.subscription_details  2025-03-31.basil    ``invoice.subscription`` (or a line's
-.subscription``                        "Invoicing          ``subscription``)
-                                       resources now
-                                       specify how they
-                                       were generated"
-``invoice.payments[]``                 2025-03-31.basil    ``invoice.charge`` /
-                                       "Adds support for   ``invoice.payment_intent`` (top level);
-                                       multiple (partial)  ``charge.invoice`` links a charge to
-                                       payments on         its invoice before basil
-                                       invoices"
-``items[].current_period_*``           2025-03-31.basil    ``subscription.current_period_*``
-                                       "Adds subscription  (top level)
-                                       item-level billing
-                                       periods and removes
-                                       subscription-level
-                                       periods"
-``discount.source.coupon``             2025-09-30.clover   ``discount.coupon``
-charge card details                    Payment Methods     ``charge.source`` when it is a
-(``payment_method_details.card``)      (2019); no version  ``card`` object; a customer's
-                                       gate                ``default_source`` for
-                                                           ``invoice_settings.default_payment_
-                                                           method``
-=====================================  ==================  ======================================
-
-An event of a version not in ``KNOWN_API_VERSIONS`` (older than 2017-01-27, malformed, or a
+An event of a version not in ``KNOWN_DATED_VERSIONS`` (older than 2017-01-27, malformed, or a
 release billing-ops has not heard of) is read with the closest known shape
-(``closest_known_version``) and counted by the worker, never dropped.
+(``closest_known_version``) and counted by the worker, never dropped. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
