@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rules.formatting import format_money, format_time
+from rules.versions import billing_reason_of
 from worker.pii import mask_email
 from worker.templating import template_env
 
@@ -130,7 +131,9 @@ def render_handoff(
             {
                 "id": i.id,
                 "status": i.status,
-                "billing_reason": i.billing_reason,
+                "billing_reason": billing_reason_of(
+                    i, snapshot.invoices, snapshot.subscription(i.subscription_id)
+                ),
                 "amount": format_money(i.amount_due, i.currency),
                 "attempt_count": i.attempt_count,
                 "next_payment_attempt": _day(i.next_payment_attempt),

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from rules.formatting import format_money
+from rules.versions import billing_reason_of
 from worker.event_validation import storable_text
 from worker.pii import mask_email
 from worker.projection import find_person, load_snapshot
@@ -102,7 +103,9 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
             {
                 "id": i.id,
                 "status": i.status,
-                "billing_reason": i.billing_reason,
+                "billing_reason": billing_reason_of(
+                    i, snapshot.invoices, snapshot.subscription(i.subscription_id)
+                ),
                 "amount_due": format_money(i.amount_due, i.currency),
                 "attempt_count": i.attempt_count,
                 "subscription": i.subscription_id,

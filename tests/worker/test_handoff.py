@@ -57,3 +57,21 @@ def test_decision_says_what_the_guard_removed_and_why():
     assert "chargeback (dp_B, needs_response)" in handoff["decision"]
     assert "NOT reversible" not in handoff["action_taken"]
     assert handoff["action_taken"].startswith("recommended: contact customer cus_G")
+
+
+def test_billing_state_names_the_billing_reason_an_old_payload_omits():
+    """localstripe's 2017-08-15 invoices carry no billing_reason: the handoff shows the one
+    billing-ops derived (the paid first invoice, then the renewal), not "n/a"."""
+    import json
+
+    from rules import evaluate, parse_event
+    from rules.snapshot import snapshot_of
+    from tests.support import FIXTURES
+
+    folder = FIXTURES / "scenarios" / "failed_renewal_localstripe_2017"
+    events = [parse_event(json.loads(p.read_text())) for p in sorted(folder.glob("[0-9]*.json"))]
+    snapshot = snapshot_of(events)
+    (finding,) = evaluate(snapshot, events[-1], events[-1].created)
+    state = render_handoff(finding, snapshot)["billing_state"]
+    assert "invoice in_LisaFirst paid (subscription_create)" in state
+    assert "invoice in_LisaRenew open (subscription_cycle)" in state
