@@ -11,6 +11,10 @@ A pure function (no database, no clock): the worker loads the cases that matter,
   a renewal or a redelivery alone never reopens an operator's resolution;
 - an unresolved, state-derived (``auto_clear``) case whose finding no longer holds is
   resolved by billing-ops;
+- an unresolved churn case about a subscription an incomplete-checkout finding now covers is
+  resolved by billing-ops: the subscription was canceled before its first payment, so it
+  never started and was not lost (``rules.checkout.unpaid_first_invoice``; its cancellation
+  may have arrived before the failed first invoice that shows it);
 - everything else is left alone.
 """
 
@@ -42,6 +46,7 @@ class Decision(StrEnum):
 
 
 AUTO_RESOLVE_NOTE = "the condition no longer holds"
+NEVER_STARTED_NOTE = "the subscription never started: its first payment never completed"
 REOPEN_NOTE = "the problem came back"
 
 
@@ -73,14 +78,29 @@ def decide_cases(
     cases = {case.key: case for case in existing}
     current = {finding.key: finding for finding in findings}
     decisions = [_for_finding(cases.get(key), finding) for key, finding in sorted(current.items())]
+    never_started = {f.subjects[0] for f in findings if f.kind == "incomplete_checkout"}
     for key, case in sorted(cases.items()):
         if key in current:
             continue
         if case.status != CaseStatus.RESOLVED and case.finding.auto_clear:
             decisions.append(CaseDecision(key, Decision.AUTO_RESOLVE, None, AUTO_RESOLVE_NOTE))
+        elif _churn_of_a_subscription_that_never_started(case, never_started):
+            decisions.append(CaseDecision(key, Decision.AUTO_RESOLVE, None, NEVER_STARTED_NOTE))
         else:
             decisions.append(CaseDecision(key, Decision.LEAVE, None, None))
     return tuple(decisions)
+
+
+def _churn_of_a_subscription_that_never_started(
+    case: ExistingCase, never_started: set[str]
+) -> bool:
+    subjects = case.finding.subjects
+    return (
+        case.status != CaseStatus.RESOLVED
+        and case.finding.kind == "churn_signal"
+        and bool(subjects)
+        and subjects[0] in never_started
+    )
 
 
 def _for_finding(case: ExistingCase | None, finding: Finding) -> CaseDecision:

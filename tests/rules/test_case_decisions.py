@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rules.case_decisions import CaseStatus, Decision, ExistingCase, decide_cases
+from rules.case_decisions import (
+    NEVER_STARTED_NOTE,
+    CaseStatus,
+    Decision,
+    ExistingCase,
+    decide_cases,
+)
 from rules.findings import Finding, RecommendedAction, RevenueImpact
 
 FINDING = Finding(
@@ -90,3 +96,15 @@ def test_guard_changes_are_named_in_the_update_note():
     guarded = replace(FINDING, guard_notes=("guard: removed the refund of ch_B: disputed",))
     ((_, _, note),) = decide([case()], [guarded])
     assert note == "guard: removed the refund of ch_B: disputed"
+
+
+def test_churn_of_a_subscription_that_never_started_is_resolved():
+    """A cancellation that arrived before the failed first invoice opened a churn case; once
+    the incomplete checkout of that subscription is found, billing-ops resolves the churn
+    case (it never started), and leaves churn cases of other subscriptions alone."""
+    churn = replace(FINDING, kind="churn_signal", subjects=("sub_A",), auto_clear=False)
+    other = replace(churn, subjects=("sub_B",))
+    checkout = replace(FINDING, kind="incomplete_checkout", subjects=("sub_A", "in_A"))
+    decisions = decide([case(finding=churn), case(finding=other)], [checkout])
+    assert ("churn_signal:sub_A", Decision.AUTO_RESOLVE, NEVER_STARTED_NOTE) in decisions
+    assert ("churn_signal:sub_B", Decision.LEAVE, None) in decisions

@@ -107,9 +107,9 @@ def test_canceled_before_its_first_payment_is_an_incomplete_checkout(scenario, f
     """3-D Secure failed on the first invoice, then the subscription was canceled: the person
     never managed to pay, so an incomplete checkout (fresh checkout link), and no churn."""
     found = findings(scenario("incomplete_canceled_after_3ds"))
-    assert sorted(found) == ["incomplete_checkout:sub_Ivy"]
-    finding = found["incomplete_checkout:sub_Ivy"]
-    assert finding.subjects == ("sub_Ivy", "in_IvyFirst")
+    assert sorted(found) == ["incomplete_checkout:sub_Iris"]
+    finding = found["incomplete_checkout:sub_Iris"]
+    assert finding.subjects == ("sub_Iris", "in_IrisFirst")
     assert "was canceled before its first payment" in finding.reasoning
     assert finding.signals == ("canceled_before_payment",)
 

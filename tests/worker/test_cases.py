@@ -182,3 +182,18 @@ def test_timeline_names_the_api_version_and_an_unknown_one_is_read_not_dropped(e
     assert opened["event_id"] == bodies[-1]["id"]
     assert opened["api_version"] == "2016-07-06"
     assert opened["api_version_read_as"] == "2017-01-27"
+
+
+def test_a_cancellation_before_the_failed_first_invoice_ends_as_an_incomplete_checkout(engine):
+    """Delivered out of order (the cancellation first), the churn case it opened is resolved
+    once the failed first invoice shows the subscription never started."""
+    folder = SCENARIOS / "incomplete_canceled_after_3ds"
+    bodies = [p.read_text() for p in sorted(folder.glob("[0-9]*.json"))]
+    for body in [bodies[-1], *bodies[:-1]]:  # customer.subscription.deleted first
+        process_event(engine, body)
+    assert [c["key"] for c in list_cases(engine, status="open")] == ["incomplete_checkout:sub_Iris"]
+    (churn,) = list_cases(engine, kind="churn_signal")
+    assert churn["status"] == "resolved"
+    assert (
+        churn["status_note"] == "the subscription never started: its first payment never completed"
+    )
