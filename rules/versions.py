@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from rules.model import Invoice, Subscription
 
 #: Every API version Stripe's changelog lists from 2017-01-27 on (docs.stripe.com/changelog,
-#: "Previous versions"); the named releases (acacia, basil, clover) are matched by pattern.
+#: "Previous versions"); the named releases (``RELEASE_TRAINS``) are matched by pattern.
 KNOWN_DATED_VERSIONS: tuple[str, ...] = (
     "2017-01-27",
     "2017-02-14",
@@ -61,9 +61,22 @@ KNOWN_DATED_VERSIONS: tuple[str, ...] = (
     "2024-04-10",
     "2024-06-20",
 )
-#: Named releases since 2024-09-30 ("Acacia", "Basil", "Clover" in the changelog).
-RELEASE_TRAINS = ("acacia", "basil", "clover")
+#: Named releases since 2024-09-30 and the version that opened each (its breaking changes;
+#: later versions of a release are additive): docs.stripe.com/changelog/<name>. Dahlia's and
+#: Endive's entries change no field the rules read.
+RELEASE_TRAINS: dict[str, str] = {
+    "acacia": "2024-09-30",
+    "basil": "2025-03-31",
+    "clover": "2025-09-30",
+    "dahlia": "2026-03-25",
+    "endive": "2026-09-30",
+}
 _TRAIN_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(" + "|".join(RELEASE_TRAINS) + r")$")
+#: Every shape billing-ops knows, oldest first: the dated versions, then each release's first.
+KNOWN_SHAPES: tuple[str, ...] = (
+    *KNOWN_DATED_VERSIONS,
+    *(f"{date}.{name}" for name, date in RELEASE_TRAINS.items()),
+)
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 
 #: The first version whose first subscription invoice says ``subscription_create``.
@@ -94,15 +107,15 @@ def version_date(api_version: str | None) -> str | None:
 
 def closest_known_version(api_version: str | None) -> str:
     """The known version whose shape an event of ``api_version`` is read with: itself when
-    known; else the newest known version not after its date (the shape in force then), the
+    known; else the newest known shape not after its date (the shape in force then), the
     oldest known when it is older than all, and the newest known when it has no date."""
     if api_version is not None and is_known_version(api_version):
         return api_version
     date = version_date(api_version)
     if date is None:
-        return KNOWN_DATED_VERSIONS[-1]
-    earlier = [v for v in KNOWN_DATED_VERSIONS if v <= date]
-    return earlier[-1] if earlier else KNOWN_DATED_VERSIONS[0]
+        return KNOWN_SHAPES[-1]
+    earlier = [v for v in KNOWN_SHAPES if v[:10] <= date]
+    return earlier[-1] if earlier else KNOWN_SHAPES[0]
 
 
 def before(api_version: str | None, version: str) -> bool:

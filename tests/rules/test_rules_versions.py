@@ -154,6 +154,7 @@ def test_known_versions():
     """Stripe's dated versions since 2017 and the named releases are known; others are not."""
     assert is_known_version("2017-08-15")
     assert is_known_version("2025-03-31.basil")
+    assert is_known_version("2026-06-24.dahlia")
     assert not is_known_version("2016-07-06")
     assert not is_known_version("2021-01-01")
     assert not is_known_version("banana")
@@ -164,7 +165,9 @@ def test_closest_known_version():
     """An unknown version reads as the newest known one not after it; no date reads as today."""
     assert closest_known_version("2018-03-01") == "2018-02-28"
     assert closest_known_version("2015-01-01") == "2017-01-27"
-    assert closest_known_version("banana") == closest_known_version("2024-06-20")
+    assert closest_known_version("banana") == "2026-09-30.endive"
+    assert closest_known_version("2027-03-01.fig") == "2026-09-30.endive"
+    assert closest_known_version("2024-12-01") == "2024-09-30.acacia"
     assert closest_known_version("2019-12-03") == "2019-12-03"
 
 
