@@ -19,7 +19,8 @@ from rules import ObjectRecord, RulesConfig, records_from_event
 from rules.errors import MalformedEventError
 from rules.events import BillingEvent
 from rules.records import trusted_event_time
-from worker import projection
+from rules.versions import closest_known_version, is_known_version
+from worker import metrics, projection
 from worker.clock.evaluation import evaluate_person
 from worker.event_validation import short_detail, validate_event
 from worker.notifications.planning import NotifyPolicy
@@ -193,6 +194,7 @@ def _project_and_evaluate(
         objects=[r.key for r in records],  # a dispute on an unseen charge has no person
     )
     findings, synced = done.findings, done.synced
+    _note_api_version(event)
     outcome = Outcome(
         event_id=event.id,
         status="processed",
@@ -313,6 +315,16 @@ def _run_batch(
             yield item.logged()
         else:
             yield item
+
+
+def _note_api_version(event: BillingEvent) -> None:
+    """An event of an API version billing-ops does not know was read with the closest known
+    shape (``rules.versions``): said in the log and counted, never dropped."""
+    if is_known_version(event.api_version):
+        return
+    read_as = closest_known_version(event.api_version)
+    log.warning("event_api_version_unknown", api_version=event.api_version, read_as=read_as)
+    metrics.event_unknown_api_version(read_as)
 
 
 def _trusted(event: BillingEvent, received: datetime) -> BillingEvent:

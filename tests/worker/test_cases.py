@@ -167,16 +167,29 @@ def test_any_interleaving_and_redelivery_gives_the_same_open_cases(
     assert open_cases(engine) == in_order_cases
 
 
+def unknown_versions_read_as(version: str) -> float:
+    """``billing_ops_events_unknown_api_version_total{read_as=version}`` in this process."""
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(
+        "billing_ops_events_unknown_api_version_total", {"read_as": version}
+    )
+    return value or 0.0
+
+
 def test_timeline_names_the_api_version_and_an_unknown_one_is_read_not_dropped(engine):
     """Each timeline entry names its event's API version; an event of a version billing-ops
-    does not know (2016-07-06) is still processed, read as the closest known shape."""
+    does not know (2016-07-06) is still processed, read as the closest known shape, and
+    counted in billing_ops_events_unknown_api_version_total."""
     from worker.cases import get_case
 
     folder = SCENARIOS / "failed_renewal_localstripe_2017"
     bodies = [json.loads(p.read_text()) for p in sorted(folder.glob("[0-9]*.json"))]
     bodies[-1]["api_version"] = "2016-07-06"
+    counted = unknown_versions_read_as("2017-01-27")
     for body in bodies:
         assert process_event(engine, json.dumps(body)).status == "processed"
+    assert unknown_versions_read_as("2017-01-27") == counted + 1  # the 2017-08-15 ones are known
     (case,) = list_cases(engine)
     (opened,) = get_case(engine, case["id"])["timeline"]
     assert opened["event_id"] == bodies[-1]["id"]
