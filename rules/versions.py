@@ -9,9 +9,10 @@ the README, "Stripe API versions"; ``rules.parsing`` applies the per-field fallb
 ``invoice.charge``). This module holds the version arithmetic and the one fallback that needs
 more than one object, ``billing_reason_of`` (is this invoice its subscription's first?).
 
-An event of a version not in ``KNOWN_DATED_VERSIONS`` (older than 2017-01-27, malformed, or a
-release billing-ops has not heard of) is read with the closest known shape
-(``closest_known_version``) and counted by the worker, never dropped. Pure: no I/O, no clock.
+An event of a version billing-ops does not know (not in ``KNOWN_DATED_VERSIONS`` nor of a
+``RELEASE_TRAINS`` release: older than 2017-01-27, malformed, or a release it has not heard
+of) is read with the closest known shape (``closest_known_version``) and counted by the
+worker, never dropped. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ def _has_earlier_paid_invoice(invoice: Invoice, invoices: Iterable[Invoice]) -> 
 
 __all__ = [
     "KNOWN_DATED_VERSIONS",
+    "KNOWN_SHAPES",
+    "RELEASE_TRAINS",
     "before",
     "billing_reason_of",
     "closest_known_version",
