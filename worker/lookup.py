@@ -1,12 +1,14 @@
 """The identity summary an operator asks for: who is this, what do they pay for, what is wrong.
 
-A query is an email, or a ``cus_``, ``sub_``, ``in_`` or ``ch_`` id. The answer covers the
+A query is an email, or a ``cus_``, ``sub_``, ``in_``, ``ch_``, ``pi_`` (through its charge) or
+``dp_`` / ``du_`` (a dispute) id. The answer covers the
 whole person: every customer record sharing the email. ``found`` is true only when the store
 knows something about the query (a ``cus_`` id is not taken on trust).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -20,6 +22,8 @@ from worker.store.db import read_session
 from worker.store.tables import CaseRow, ObjectRow
 
 ID_PREFIXES = {"cus_": "customer", "sub_": "subscription", "in_": "invoice", "ch_": "charge"}
+#: Disputes are stored under their own id (``du_`` is an inquiry's older prefix).
+DISPUTE_PREFIXES = ("dp_", "du_")
 #: The longest query worth asking: an email column holds 320 characters, ids 255.
 MAX_QUERY_LENGTH = 320
 
@@ -57,8 +61,30 @@ def _seed(session: Any, query: str) -> tuple[list[str], list[str]]:
                 )
             )
             return ([customer] if customer else []), []
+    if query.startswith(DISPUTE_PREFIXES):
+        customer = session.scalar(
+            select(ObjectRow.customer_id).where(
+                ObjectRow.object_type == "dispute", ObjectRow.object_id == query
+            )
+        )
+        return ([customer] if customer else []), []
+    if query.startswith("pi_"):
+        # A payment intent is known through the charge it made (the charge record keeps it).
+        customer = session.scalar(
+            select(ObjectRow.customer_id)
+            .where(
+                ObjectRow.object_type == "charge",
+                ObjectRow.data.contains(
+                    # as ``worker.projection`` writes it: compact JSON
+                    json.dumps({"payment_intent_id": query}, separators=(",", ":"))[1:-1],
+                    autoescape=True,
+                ),
+            )
+            .limit(1)
+        )
+        return ([customer] if customer else []), []
     raise LookupQueryError(
-        f"cannot look up {query!r}: give an email or a cus_, sub_, in_ or ch_ id"
+        f"cannot look up {query!r}: give an email or a cus_, sub_, in_, ch_, pi_ or dp_ id"
     )
 
 

@@ -115,6 +115,8 @@ class Settings:
     public_base_url: str | None = None
     digest_email_to: str | None = None
     operator_token: str | None = field(default=None, repr=False)
+    #: Signs the web console's session cookie; unset, one is generated in the data dir.
+    session_secret: str | None = field(default=None, repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
     stale_event_seconds: int = DEFAULT_STALE_EVENT_SECONDS
@@ -178,6 +180,7 @@ def load_settings(
         email_from=env.get("EMAIL_FROM") or None,
         **_notification_settings(env),
         operator_token=env.get("OPERATOR_TOKEN") or None,
+        session_secret=env.get("BILLING_OPS_SESSION_SECRET") or None,
         max_body_bytes=_positive_int(env, "BILLING_OPS_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         signature_tolerance_seconds=_positive_int(
             env, "BILLING_OPS_SIGNATURE_TOLERANCE", DEFAULT_SIGNATURE_TOLERANCE_SECONDS

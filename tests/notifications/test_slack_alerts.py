@@ -37,7 +37,7 @@ def test_duplicate_charge_alerts_slack_immediately(engine, channels, policy, sla
     assert payload["blocks"][0]["text"]["text"] == "Duplicate charge — case #1"
     body = payload["blocks"][1]["text"]["text"]
     assert "refund charge `ch_2`" in body and "29.00 USD" in body
-    assert "<https://ops.acme.test/api/cases/1|case #1>" in json.dumps(payload)
+    assert "<https://ops.acme.test/cases/1|case #1>" in json.dumps(payload)
 
 
 def test_duplicate_charge_alerts_whatever_the_threshold(engine, channels, slack):

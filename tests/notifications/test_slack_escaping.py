@@ -35,7 +35,7 @@ def test_hostile_ids_and_names_are_escaped_in_every_slack_text(engine, channels,
         "&lt;!channel&gt;|&lt;https://evil.example|x&gt;&amp;"
         in payload["blocks"][2]["elements"][0]["text"]
     )
-    assert "<https://ops.acme.test/api/cases/1|case #1>" in joined
+    assert "<https://ops.acme.test/cases/1|case #1>" in joined
 
 
 def test_escape_follows_slacks_three_entities():

@@ -25,6 +25,7 @@ from worker.case_document import CaseDocument
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.pii import mask_email, scrub_text
 from worker.templating import template_env
+from worker.urls import case_page_url
 
 #: Seconds before a Slack request is abandoned (and retried later).
 DEFAULT_TIMEOUT_SECONDS = 10
@@ -167,7 +168,7 @@ def render_alert(
     key = slack_escape(scrub_text(finding.key))
     footer = f"case #{case_id} · {key}"
     if public_base_url:
-        url = f"{public_base_url}/api/cases/{case_id}"
+        url = case_page_url(public_base_url, case_id)
         footer = f"<{url}|case #{case_id}> · {key}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
     text = slack_escape(alert_text(case_id, reason, finding))

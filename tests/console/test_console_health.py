@@ -1,0 +1,86 @@
+"""The health page: backlog and rate from the store, failed events and notifications retried
+with the same functions as the CLI, each retry put on the real Redis queue."""
+
+from __future__ import annotations
+
+import redis
+
+from tests.console.test_console_security import csrf_token, signed_in
+from tests.support import event_body
+from worker.notifications import outbox
+from worker.pipeline import utc_now
+from worker.store.db import write_session
+from worker.store.events import list_events, record_received, record_unprocessable
+from worker.store.tables import OutboxRow
+
+
+def test_the_backlog_counts_events_received_but_not_processed(console_app):
+    """Two events waiting show as two, with the oldest one's age."""
+    engine = console_app.config["ENGINE"]
+    for number in (1, 2):
+        record_received(
+            engine,
+            event_id=f"evt_waiting_{number}",
+            event_type="customer.created",
+            created=1_764_000_000,
+            livemode=False,
+            api_version=None,
+            payload=event_body(f"evt_waiting_{number}"),
+            now=utc_now(),
+        )
+    page = signed_in(console_app).get("/health").get_data(as_text=True)
+    assert '<dd id="events-waiting">2</dd>' in page
+    assert '<dd id="redis">answers</dd>' in page
+
+
+def test_a_failed_event_is_retried_onto_the_queue(console_app, redis_url):
+    """Retry puts the failed event back to received and its payload on the events queue."""
+    engine = console_app.config["ENGINE"]
+    event_id = record_unprocessable(engine, event_body("evt_broken"), "boom", now=utc_now())
+    client = signed_in(console_app)
+    page = client.get("/health").get_data(as_text=True)
+    assert event_id in page
+    queue = redis.Redis.from_url(redis_url)
+    before = queue.hlen("dramatiq:events.msgs")
+    response = client.post(
+        "/health/events/retry",
+        data={"event_id": event_id, "csrf_token": csrf_token(client, "/health")},
+    )
+    assert response.status_code == 302
+    assert [e.id for e in list_events(engine, "failed")] == []
+    assert [e.id for e in list_events(engine, "received")] == [event_id]
+    assert queue.hlen("dramatiq:events.msgs") == before + 1
+
+
+def test_a_failed_notification_is_retried_onto_the_queue(console_app, redis_url):
+    """Retry puts the failed notification back to pending and on the notifications queue."""
+    engine = console_app.config["ENGINE"]
+    now = utc_now()
+    with write_session(engine) as session:
+        row = OutboxRow(
+            dedupe_key="test:failed",
+            case_id=1,
+            channel="slack",
+            reason="case_alert",
+            payload="{}",
+            status="failed",
+            attempts=8,
+            next_attempt_at=now,
+            last_error="slack answered 410 for jane@example.com",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        outbox_id = row.id
+    client = signed_in(console_app)
+    page = client.get("/health").get_data(as_text=True)
+    assert "j***@example.com" in page and "jane@example.com" not in page
+    queue = redis.Redis.from_url(redis_url)
+    before = queue.hlen("dramatiq:notifications.msgs")
+    client.post(
+        "/health/notifications/retry",
+        data={"outbox_id": str(outbox_id), "csrf_token": csrf_token(client, "/health")},
+    )
+    assert outbox.status_of(engine, outbox_id).status == "pending"  # type: ignore[union-attr]
+    assert queue.hlen("dramatiq:notifications.msgs") == before + 1
