@@ -130,3 +130,27 @@ def remove_operator(engine: Engine, name: str) -> None:
             raise OperatorError(f"no operator named {name!r}")
         session.delete(row)
     log.info("operator_removed", operator=name)
+
+
+#: How much of a token's SHA-256 a console session keeps to recognise its token later.
+SESSION_DIGEST_CHARS = 32
+
+
+def session_digest(token: str) -> str:
+    """What a console session remembers of the token it was opened with (never the token)."""
+    return token_digest(token)[:SESSION_DIGEST_CHARS]
+
+
+def session_holder(
+    engine: Engine, admin_token: str | None, name: str, digest: str
+) -> Operator | None:
+    """The operator a console session names, while the token it was opened with still stands:
+    removing an operator, or changing ``OPERATOR_TOKEN``, ends their sessions too."""
+    if name == ADMIN_NAME:
+        current = session_digest(admin_token) if admin_token else ""
+        return Operator(ADMIN_NAME, is_admin=True) if hmac.compare_digest(current, digest) else None
+    with read_session(engine) as session:
+        row = session.scalars(select(OperatorRow).where(OperatorRow.name == name)).first()
+    if row is None or not hmac.compare_digest(row.token_sha256[:SESSION_DIGEST_CHARS], digest):
+        return None
+    return Operator(row.name, is_admin=row.is_admin)

@@ -13,6 +13,8 @@ from flask.testing import FlaskClient
 from tests.console.conftest import TOKEN
 from webhooks import create_app
 from worker.cases import get_case, list_cases
+from worker.operators import add_operator, remove_operator
+from worker.pipeline import utc_now
 from worker.store.db import read_session
 from worker.store.tables import ObjectRow
 
@@ -198,3 +200,27 @@ def test_lookup_finds_a_person_by_payment_intent_and_dispute(console_app):
     page = client.get("/lookup?q=dp_Bob2").get_data(as_text=True)
     assert "cus_Bob" in page and "dispute" in page
     assert client.get("/lookup?q=zz_nothing").status_code == 400
+
+
+def test_a_named_operator_signs_in_with_their_own_token_until_removed(console_app):
+    """An operator's own token signs them in under their name; removing them ends the session."""
+    engine = console_app.config["ENGINE"]
+    token = add_operator(engine, "olga", is_admin=False, now=utc_now())
+    client = console_app.test_client()
+    client.post("/signin", data={"token": token, "csrf_token": csrf_token(client)})
+    assert '<span class="who">olga</span>' in client.get("/").get_data(as_text=True)
+    form = {"status": "acknowledged", "csrf_token": csrf_token(client, "/cases/1")}
+    client.post("/cases/1/status", data=form)
+    assert get_case(engine, 1)["status_by"] == "olga"
+    remove_operator(engine, "olga")
+    assert client.get("/").status_code == 302
+
+
+def test_changing_operator_token_ends_the_admin_sessions(console_app):
+    """A session opened with the old OPERATOR_TOKEN does not outlive the token."""
+    client = signed_in(console_app)
+    assert client.get("/").status_code == 200
+    console_app.config["SETTINGS"] = replace(
+        console_app.config["SETTINGS"], operator_token="a-new-token"
+    )
+    assert client.get("/").status_code == 302

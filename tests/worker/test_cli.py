@@ -148,9 +148,9 @@ def test_lookup_by_email_id_and_subscription(cli_env, tmp_path):
 def test_lookup_rejects_an_unsupported_query(cli_env):
     """A query that is neither an email nor a supported id is refused with guidance."""
     run("db", "upgrade")
-    result = CliRunner().invoke(main, ["lookup", "pi_123"])
+    result = CliRunner().invoke(main, ["lookup", "prod_123"])
     assert result.exit_code != 0
-    assert "give an email or a cus_, sub_, in_ or ch_ id" in result.output
+    assert "give an email or a cus_, sub_, in_, ch_, pi_ or dp_ id" in result.output
 
 
 def test_replay_uses_rule_thresholds_from_the_environment(cli_env, monkeypatch):

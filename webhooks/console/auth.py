@@ -1,61 +1,55 @@
 """Signing operators in and out of the console.
 
-``authenticate`` is the one place that decides whether a token belongs to an operator; the
-session cookie then carries the operator's name (signed, HttpOnly) until sign-out or
-``SESSION_LIFETIME_SECONDS``.
+``worker.operators.authenticate`` is the one place that decides whether a token belongs to an
+operator, for the API and the console alike; the session cookie then carries the operator's
+name and a digest of the token (signed, HttpOnly) until sign-out, ``SESSION_LIFETIME_SECONDS``,
+or the token stops standing.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
 import structlog
-from flask import Response, current_app, redirect, render_template, request, session, url_for
+from flask import Response, current_app, g, redirect, render_template, request, session, url_for
 
 from webhooks.console.blueprint import bp
 from webhooks.console.security import SESSION_LIFETIME_SECONDS
-from worker.settings import Settings
+from worker import operators
+from worker.operators import Operator
 
 log = structlog.get_logger()
 
-#: The name the audit records for the single ``OPERATOR_TOKEN``.
-ADMIN_OPERATOR = "admin"
-#: A token longer than this is no token of ours (and never compared).
-MAX_TOKEN_LENGTH = 512
 
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    """Who is signed in: the name every action and status change is recorded under."""
-
-    name: str
-
-
-def authenticate(settings: Settings, token: str) -> Operator | None:
-    """The operator a token belongs to, or None (constant-time compare)."""
-    expected = settings.operator_token
-    given = token.strip()
-    if not expected or not given or len(given) > MAX_TOKEN_LENGTH:
-        return None
-    if hmac.compare_digest(given.encode(), expected.encode()):
-        return Operator(name=ADMIN_OPERATOR)
-    return None
+def authenticate(token: str) -> Operator | None:
+    """The operator a token belongs to: the same ``worker.operators.authenticate`` the API
+    asks (named operators' own tokens, or ``OPERATOR_TOKEN`` as ``admin``)."""
+    settings = current_app.config["SETTINGS"]
+    return operators.authenticate(current_app.config["ENGINE"], settings.operator_token, token)
 
 
 def signed_in() -> Operator | None:
-    """The operator of this request's session, if it is signed in and not expired."""
+    """The operator of this request's session: signed in, not expired, and their token still
+    standing (a removed operator or a changed ``OPERATOR_TOKEN`` ends the session)."""
     name = session.get("operator")
     since = session.get("signed_in_at")
-    if not isinstance(name, str) or not isinstance(since, int | float):
+    digest = session.get("token_digest")
+    if not (isinstance(name, str) and isinstance(since, int) and isinstance(digest, str)):
         return None
-    if time.time() - since > SESSION_LIFETIME_SECONDS:
+    if not 0 <= time.time() - since <= SESSION_LIFETIME_SECONDS:
         return None
-    return Operator(name=name)
+    if "console_operator" not in g:  # once per request: a page asks several times
+        g.console_operator = operators.session_holder(
+            current_app.config["ENGINE"],
+            current_app.config["SETTINGS"].operator_token,
+            name,
+            digest,
+        )
+    operator: Operator | None = g.console_operator
+    return operator
 
 
 def operator_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,17 +79,21 @@ def signin() -> Any:
     next_path = _local_path(request.values.get("next"))
     error = None
     if request.method == "POST":
-        operator = authenticate(current_app.config["SETTINGS"], request.form.get("token", ""))
+        token = request.form.get("token", "").strip()
+        operator = authenticate(token)
         if operator is not None:
             session.clear()  # a fresh session (and CSRF token) for every sign-in
             session.permanent = True
             session["operator"] = operator.name
             session["signed_in_at"] = int(time.time())
+            session["token_digest"] = operators.session_digest(token)
             log.info("console_signed_in", operator=operator.name)
             return redirect(next_path)
         log.info("console_sign_in_refused")
         error = "That token does not belong to an operator."
-    configured = bool(current_app.config["SETTINGS"].operator_token)
+    configured = operators.any_configured(
+        current_app.config["ENGINE"], current_app.config["SETTINGS"].operator_token
+    )
     status = 401 if error else 200
     return render_template(
         "console/signin.html", error=error, next_path=next_path, configured=configured
