@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,16 +69,24 @@ class Site:
         return self.app.config["ENGINE"]
 
 
-@pytest.fixture
-def site(console_app: Flask) -> Iterator[Site]:
-    """The console on a real HTTP server (werkzeug, threaded) on a free loopback port."""
-    console_app.config["CONSOLE_REFRESH_SECONDS"] = 1  # the in-place refresh, quickly
-    server = make_server("127.0.0.1", free_port(), console_app, threaded=True)
+@contextmanager
+def serve(app: Flask) -> Iterator[Site]:
+    """``app`` on a real HTTP server (werkzeug, threaded) on a free loopback port."""
+    app.config["CONSOLE_REFRESH_SECONDS"] = 1  # the in-place refresh, quickly
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Site(url=f"http://127.0.0.1:{server.server_port}", app=console_app)
-    server.shutdown()
-    thread.join(timeout=10)
+    try:
+        yield Site(url=f"http://127.0.0.1:{server.server_port}", app=app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def site(console_app: Flask) -> Iterator[Site]:
+    with serve(console_app) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +109,8 @@ def playwright() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(playwright: Any, chromium: str, tmp_path: Path, site: Site) -> Iterator[Any]:
-    """A fresh browser profile per test, allowed to use the clipboard on the console's origin."""
+def page(playwright: Any, chromium: str, tmp_path: Path) -> Iterator[Any]:
+    """A fresh browser profile per test, allowed to use the clipboard."""
     context = playwright.chromium.launch_persistent_context(
         str(tmp_path / "chromium-profile"),
         executable_path=chromium,
@@ -109,7 +118,7 @@ def page(playwright: Any, chromium: str, tmp_path: Path, site: Site) -> Iterator
         headless=True,
         viewport={"width": 1400, "height": 900},
     )
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
     context.set_default_timeout(15_000)
     page = context.pages[0] if context.pages else context.new_page()
     problems: list[str] = []

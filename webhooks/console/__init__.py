@@ -15,6 +15,7 @@ from worker.settings import Settings
 def register_console(app: Flask, settings: Settings) -> None:
     """Session, CSRF and the console's pages; the machine blueprints stay token-only."""
     from webhooks.console import (  # noqa: F401 - each module adds its routes to the blueprint
+        action_page,
         auth,
         case_page,
         health_page,

@@ -10,31 +10,19 @@ from sqlalchemy import Engine, select
 
 from webhooks.console.auth import operator_required, signed_in
 from webhooks.console.blueprint import bp
+from worker.action_requests import ACTIONS
 from worker.cases import ACKNOWLEDGED, RESOLVED, get_case, set_status
 from worker.errors import CaseNotFoundError
 from worker.handoff import SECTIONS, TITLES
 from worker.lookup import lookup
 from worker.pipeline import utc_now
 from worker.store.db import read_session
-from worker.store.tables import EventRow, OutboxRow
+from worker.store.tables import OutboxRow
 
 log = structlog.get_logger()
 
 #: A note longer than this is cut: the timeline is for a sentence or two.
 MAX_NOTE_LENGTH = 2000
-
-
-def livemode_of(engine: Engine, evidence: list[str], api_key: str | None) -> bool:
-    """Live or test, as the case's own events say; else as the API key says; else live."""
-    with read_session(engine) as session:
-        modes = set(
-            session.scalars(select(EventRow.livemode).where(EventRow.id.in_(evidence or [""])))
-        )
-    if modes:
-        return True in modes
-    if api_key:
-        return "_live_" in api_key
-    return True
 
 
 def notifications_of(engine: Engine, case_id: int) -> list[dict[str, Any]]:
@@ -61,13 +49,13 @@ def notifications_of(engine: Engine, case_id: int) -> list[dict[str, Any]]:
 @operator_required
 def case_detail(case_id: int) -> str:
     engine = current_app.config["ENGINE"]
-    settings = current_app.config["SETTINGS"]
     try:
         doc = get_case(engine, case_id)
     except CaseNotFoundError:
         abort(404, description=f"There is no case {case_id}.")
     customer_id = doc["customer"]["id"]
     billing = lookup(engine, customer_id) if customer_id.startswith("cus_") else None
+    recommended = doc["recommended_action"]["type"]
     return render_template(
         "console/case.html",
         operator=signed_in(),
@@ -75,7 +63,10 @@ def case_detail(case_id: int) -> str:
         sections=[(key, TITLES[key], doc["handoff"].get(key) or "") for key in SECTIONS],
         billing=billing,
         notifications=notifications_of(engine, case_id),
-        livemode=livemode_of(engine, doc["evidence"], settings.stripe_api_key),
+        livemode=doc["livemode"],
+        action_types=ACTIONS,
+        default_action=recommended if recommended in ACTIONS else None,
+        default_target=doc["recommended_action"]["target"] if recommended in ACTIONS else None,
     )
 
 

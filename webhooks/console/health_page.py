@@ -1,13 +1,18 @@
 """Health (``/health``): the backlog, the event rate, and what failed, each with a retry.
 
-The backlog is read from the store (events received but not yet processed, notifications not
-yet sent): that is the work still owed, whatever the queue's own bookkeeping says. Retries use
-the same functions as ``billing-ops events retry`` and ``outbox retry``. The machines' probes
-stay where they were: ``/healthz`` and ``/readyz`` (JSON).
+Queue depth and the oldest message's age are read from Redis (Dramatiq's Redis broker keeps,
+per queue, a list ``NS:QUEUE`` of message ids waiting, taken from the head, and a hash
+``NS:QUEUE.msgs`` of the messages, each with its ``message_timestamp`` in ms: ``dramatiq/
+brokers/redis/dispatch.lua``). The store adds what a worker took but did not finish and the
+notifications not yet sent. Retries use the same functions as ``billing-ops events retry``
+and ``outbox retry``. The machines' probes stay where they were: ``/healthz`` and
+``/readyz`` (JSON).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +24,7 @@ from sqlalchemy import Engine, func, select
 
 from webhooks.console.auth import operator_required, signed_in
 from webhooks.console.blueprint import bp
+from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE
 from worker.maintenance import requeue_events
 from worker.notifications import outbox
 from worker.notifications.queue import enqueue_notifications
@@ -31,6 +37,39 @@ log = structlog.get_logger()
 
 #: Failed rows listed on the page (the CLI lists them all).
 LISTED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """One Dramatiq queue now: messages waiting for a worker, and the oldest one's age."""
+
+    queue: str
+    waiting: int
+    oldest_age_seconds: float
+
+
+def queue_depth(broker: Any, queue: str, now: float) -> QueueDepth:
+    """``queue``'s depth in Redis; raises ``redis.RedisError`` when Redis does not answer."""
+    key = f"{broker.namespace}:{queue}"
+    pipe = broker.client.pipeline(transaction=True)  # one instant: MULTI/EXEC
+    pipe.llen(key)
+    pipe.lindex(key, 0)
+    waiting, head = pipe.execute()
+    age = 0.0
+    encoded = broker.client.hget(f"{key}.msgs", head) if head is not None else None
+    if encoded is not None:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            age = max(0.0, now - json.loads(encoded)["message_timestamp"] / 1000)
+    return QueueDepth(queue, waiting, age)
+
+
+def queue_depths(now: float) -> list[QueueDepth] | None:
+    """The events and notifications queues, or None when Redis does not answer."""
+    broker = current_app.config["BROKER"]
+    try:
+        return [queue_depth(broker, q, now) for q in (EVENTS_QUEUE, NOTIFICATIONS_QUEUE)]
+    except redis.RedisError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +112,6 @@ def backlog(engine: Engine, now: datetime) -> Backlog:
     return Backlog(waiting, _aware(oldest), notifications or 0, recent[0], recent[1])
 
 
-def _redis_answers() -> bool:
-    try:
-        current_app.config["BROKER"].client.ping()
-    except redis.RedisError:
-        return False
-    return True
-
-
 @bp.get("/health")
 @operator_required
 def health_page() -> str:
@@ -91,7 +122,7 @@ def health_page() -> str:
         operator=signed_in(),
         now=now,
         backlog=backlog(engine, now),
-        redis_ok=_redis_answers(),
+        queues=queue_depths(now.timestamp()),
         failed_events=list_events(engine, FAILED, limit=LISTED),
         failed_notifications=outbox.list_rows(engine, status="failed", limit=LISTED),
     )

@@ -75,11 +75,15 @@
     }
   });
 
-  // A confirm step's extra checkbox: the submit stays disabled until it is ticked.
-  document.addEventListener("change", function (event) {
-    var box = event.target;
-    if (!box.matches || !box.matches("input[data-enables]")) { return; }
+  // A confirm step's extra checkbox: the submit stays disabled until it is ticked (without
+  // JavaScript the button stays enabled and the server refuses an unticked box).
+  function syncEnables(box) {
     var button = document.getElementById(box.getAttribute("data-enables"));
     if (button) { button.disabled = !box.checked; }
+  }
+  document.querySelectorAll("input[data-enables]").forEach(syncEnables);
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.matches && box.matches("input[data-enables]")) { syncEnables(box); }
   });
 })();
