@@ -212,10 +212,11 @@ def _current_card(ctx: RuleContext, sub: Subscription) -> tuple[int, str, str] |
 
 
 def find_churn_state(ctx: RuleContext) -> list[Finding]:
-    """One finding per live subscription with any state-derived churn signal."""
+    """One finding per live subscription with any state-derived churn signal; a subscription
+    billing-ops itself set to cancel is no customer on the way out (its case says why)."""
     findings = []
     for sub in ctx.snapshot.subscriptions:
-        if sub.is_live and sub.customer_id:
+        if sub.is_live and sub.customer_id and sub.id not in ctx.snapshot.canceled_by_billing_ops:
             finding = _state_finding(ctx, sub, sub.customer_id)
             if finding is not None:
                 findings.append(finding)
@@ -315,7 +316,8 @@ def _state_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Fin
 
 
 def find_churn_events(ctx: RuleContext, event: BillingEvent) -> list[Finding]:
-    """Event-derived churn: a cancellation that happened, or a downgrade (previous_attributes)."""
+    """Event-derived churn: a cancellation that happened, or a downgrade (previous_attributes).
+    A cancellation billing-ops executed (an operator's action on a case) is not churn."""
     if not event.type.startswith("customer.subscription.") or not isinstance(
         event.object.get("id"), str
     ):
@@ -329,8 +331,9 @@ def find_churn_events(ctx: RuleContext, event: BillingEvent) -> list[Finding]:
     )
     if became_canceled and unpaid_first_invoice(ctx, sub) is None:
         # A subscription canceled before its first payment never started: not churn, an
-        # incomplete checkout (rules.checkout).
-        findings.append(_canceled_finding(ctx, sub, sub.customer_id))
+        # incomplete checkout (rules.checkout). One billing-ops canceled is no churn either.
+        if sub.id not in ctx.snapshot.canceled_by_billing_ops:
+            findings.append(_canceled_finding(ctx, sub, sub.customer_id))
     elif event.type == "customer.subscription.pending_update_expired":
         findings.append(_pending_update_expired_finding(ctx, event, sub, sub.customer_id))
     elif event.type == "customer.subscription.updated":

@@ -38,6 +38,10 @@ class BillingSnapshot:
     newest_event_created: int = 0
     early_fraud_warnings: tuple[EarlyFraudWarning, ...] = ()
     products: tuple[Product, ...] = ()
+    #: Subscriptions whose cancellation (now or at period end) billing-ops itself asked Stripe
+    #: for, as its action audit knows them: the worker's fact, not Stripe's, so that the churn
+    #: rule can tell an operator's cancel from the customer's (Stripe's event looks the same).
+    canceled_by_billing_ops: frozenset[str] = frozenset()
 
     @property
     def as_of(self) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -38,18 +39,18 @@ from rules.actions import (
     LinkChannel,
     PaymentLinkKind,
     Refusal,
+    action_mode,
     plan_action,
 )
 from rules.codec import finding_from_json
 from rules.context import RuleContext
 from rules.formatting import format_money
-from worker.cases import RESOLVED, _case_row, iso
+from worker.cases import RESOLVED, _case_row, case_snapshot, iso, rerender
 from worker.errors import BillingOpsError, DeliveryError
-from worker.lookup import ID_PREFIXES
+from worker.lookup import object_type_of
 from worker.notifications import email as smtp
 from worker.notifications.recovery_emails import EmailConnection
 from worker.pii import mask_email
-from worker.projection import find_person, load_snapshot
 from worker.store.db import read_session, write_session
 from worker.store.tables import ActionAuditRow, CaseEntryRow
 from worker.stripe_api import fetched_records
@@ -130,19 +131,11 @@ def plan_for_case(
     with read_session(engine) as session:
         row = _case_row(session, case_id)
         finding = finding_from_json(json.loads(row.finding))
-        snapshot = _case_snapshot(session, row.customer_id, finding.subjects)
+        snapshot = case_snapshot(session, row)
     if client is not None and request.target:
         snapshot = _with_current(snapshot, client, request.target, int(now.timestamp()))
     ctx = RuleContext.build(snapshot, int(now.timestamp()), config)
     return plan_action(ctx, finding, request)
-
-
-def _case_snapshot(
-    session: Session, customer_id: str | None, subjects: tuple[str, ...]
-) -> BillingSnapshot:
-    person = find_person(session, [customer_id] if customer_id else [], [])
-    objects = [(_object_type(s), s) for s in subjects if _object_type(s)]
-    return load_snapshot(session, person, objects)
 
 
 def _with_current(
@@ -155,7 +148,7 @@ def _with_current(
         "subscription": client.v1.subscriptions,
         "invoice": client.v1.invoices,
     }
-    object_type = _object_type(target)
+    object_type = object_type_of(target)
     if object_type not in services:
         return snapshot
     try:
@@ -237,14 +230,15 @@ def execute(
 def _record_success(
     engine: Engine, case_id: int, type_: ActionType, actor: str, detail: str, now: datetime
 ) -> None:
-    """What an action that took effect changes on the case: its timeline, and ``no_action``
-    resolves it."""
+    """What an action that took effect changes on the case: its timeline, its handoff
+    re-rendered (``worker.cases.rerender``), and ``no_action`` resolves it."""
     with write_session(engine) as session:
         row = _case_row(session, case_id)
         row.updated_at = now
         if type_ is ActionType.NO_ACTION:
             row.status, row.resolved_at, row.status_by = RESOLVED, now, actor
             row.status_note = "resolved with no action"
+        rerender(session, row)
         session.add(
             CaseEntryRow(case_id=case_id, at=now, actor=actor, action="action_taken", note=detail)
         )
@@ -360,8 +354,7 @@ def _link_email(
     """The payment-link email to the customer's address on file (masked in the audit)."""
     with read_session(engine) as session:
         row = _case_row(session, case_id)
-        finding = finding_from_json(json.loads(row.finding))
-        snapshot = _case_snapshot(session, row.customer_id, finding.subjects)
+        snapshot = case_snapshot(session, row)
     customer = snapshot.customer(plan.customer_id)
     invoice = snapshot.invoice(plan.target) if plan.target else None
     address = (customer.email if customer else None) or (
@@ -466,6 +459,37 @@ def _effect_in_stripe(
     return False, f"interrupted before Stripe canceled {target}: it is {sub.status}"
 
 
+#: The audit modes that end or restore a subscription (``ActionPlan.mode``).
+_CANCEL_MODES = frozenset(
+    {
+        action_mode(ActionType.CANCEL_SUBSCRIPTION, at_period_end=False),
+        action_mode(ActionType.CANCEL_SUBSCRIPTION, at_period_end=True),
+    }
+)
+_UNCANCEL_MODE = action_mode(ActionType.REMOVE_SCHEDULED_CANCEL, at_period_end=False)
+
+
+def canceled_by_billing_ops(session: Session, subscription_ids: Iterable[str]) -> frozenset[str]:
+    """Which of these subscriptions billing-ops itself set to cancel (now or at period end):
+    its latest cancel-or-restore action on each is a cancel that did not fail. ``pending``
+    counts, because Stripe's webhook about the cancel can be processed before the call that
+    caused it has been recorded as succeeded."""
+    ids = sorted(set(subscription_ids))
+    if not ids:
+        return frozenset()
+    rows = session.execute(
+        select(ActionAuditRow.target, ActionAuditRow.action)
+        .where(
+            ActionAuditRow.target.in_(ids),
+            ActionAuditRow.action.in_([*_CANCEL_MODES, _UNCANCEL_MODE]),
+            ActionAuditRow.result != FAILED,
+        )
+        .order_by(ActionAuditRow.id)
+    ).all()
+    latest = {target: action for target, action in rows}
+    return frozenset(t for t, action in latest.items() if t and action in _CANCEL_MODES)
+
+
 def _case_of(refund: dict[str, Any]) -> str | None:
     """The case a refund was made for (its ``metadata.billing_ops_case``)."""
     metadata = refund.get("metadata") or {}
@@ -484,10 +508,6 @@ def _finish(
 def _one_line(error: BaseException) -> str:
     message = getattr(error, "user_message", None) or str(error) or type(error).__name__
     return " ".join(str(message).split())
-
-
-def _object_type(object_id: str) -> str:
-    return next((t for p, t in ID_PREFIXES.items() if object_id.startswith(p)), "")
 
 
 def audit_of(session: Session, case_id: int) -> list[dict[str, Any]]:

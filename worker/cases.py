@@ -24,8 +24,9 @@ from worker.case_document import CaseDocument, CustomerView, load_document
 from worker.dashboard import dashboard_links
 from worker.errors import CaseNotFoundError
 from worker.handoff import SECTIONS, customer_view, finding_plan_name, render_handoff
+from worker.lookup import object_type_of
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
-from worker.projection import Person
+from worker.projection import Person, find_person, load_snapshot
 from worker.store.db import read_session, write_session
 from worker.store.tables import CaseEntryRow, CaseRow, EventRow
 
@@ -60,12 +61,31 @@ def stored_document(row: CaseRow) -> CaseDocument:
     return load_document(row.finding, row.customer_id)
 
 
-def _stored_doc(finding: Finding, snapshot: BillingSnapshot) -> str:
-    return CaseDocument(
+def _render(row: CaseRow, finding: Finding, snapshot: BillingSnapshot) -> None:
+    """The one place a case's finding and handoff are written: both from the billing state as
+    it is now, so an updated or resolved case never keeps the BILLING STATE and FOLLOW-UP of
+    the moment it opened (the subscription still active, "flagged to be cancelled")."""
+    row.finding = CaseDocument(
         finding,
         customer_view_of(finding, snapshot),
         plan_name=finding_plan_name(finding, snapshot),  # for Slack; not in the contract
     ).dumps()
+    row.handoff = json.dumps(render_handoff(finding, snapshot))
+
+
+def case_snapshot(session: Session, row: CaseRow) -> BillingSnapshot:
+    """The billing state a case is about, as stored now: its customer's person and its
+    subjects (a dispute on a charge no customer owns)."""
+    finding = stored_document(row).finding
+    person = find_person(session, [row.customer_id] if row.customer_id else [], [])
+    objects = [(t, s) for s in finding.subjects if (t := object_type_of(s))]
+    return load_snapshot(session, person, objects)
+
+
+def rerender(session: Session, row: CaseRow) -> None:
+    """Re-render a case's handoff from the current billing state (after an operator's status
+    change or action, which no event brought)."""
+    _render(row, stored_document(row).finding, case_snapshot(session, row))
 
 
 def _entry(session: Session, case: CaseRow, now: datetime, action: str, **extra: Any) -> None:
@@ -135,11 +155,10 @@ def sync_cases(
                 classification=finding.classification,
                 severity=finding.severity,
                 customer_id=finding.customer_id,
-                finding=_stored_doc(finding, snapshot),
-                handoff=json.dumps(render_handoff(finding, snapshot)),
                 opened_at=now,
                 updated_at=now,
             )
+            _render(row, finding, snapshot)
             session.add(row)
             session.flush()
             _entry(session, row, now, "opened", note=note, event_id=event.id)
@@ -150,8 +169,7 @@ def sync_cases(
         elif decision.decision in (Decision.UPDATE, Decision.REOPEN) and finding is not None:
             row.classification = finding.classification
             row.severity = finding.severity
-            row.finding = _stored_doc(finding, snapshot)
-            row.handoff = json.dumps(render_handoff(finding, snapshot))
+            _render(row, finding, snapshot)
             row.updated_at = now
             if decision.decision is Decision.REOPEN:
                 row.status, row.resolved_at, row.status_by, row.status_note = OPEN, None, None, None
@@ -159,14 +177,15 @@ def sync_cases(
             updated.append(row.id)
             changes.append(CaseChange(row, decision.decision.value, event.id))
         elif decision.decision is Decision.AUTO_RESOLVE:
+            _render(row, stored_document(row).finding, snapshot)  # the state that cleared it
             row.status, row.resolved_at, row.updated_at = RESOLVED, now, now
             row.status_by, row.status_note = SYSTEM_ACTOR, note
             _entry(session, row, now, "auto_resolved", note=note, event_id=event.id)
             resolved.append(row.id)
             changes.append(CaseChange(row, "auto_resolved", event.id))
         elif finding is not None and row.status != RESOLVED:
-            # Same finding: only the masked customer view may have changed (a new name).
-            row.finding = _stored_doc(finding, snapshot)
+            # Same finding: the customer view (a new name) and the billing state may have moved.
+            _render(row, finding, snapshot)
     outbox = plan_notifications(session, changes, snapshot, now, notify)
     return SyncResult(tuple(opened), tuple(updated), tuple(resolved), outbox)
 
@@ -333,6 +352,7 @@ def set_status(
         row = _case_row(session, case_id)
         row.status, row.status_by, row.status_note, row.updated_at = status, actor, note, now
         row.resolved_at = now if status == RESOLVED else None
+        rerender(session, row)
         _entry(session, row, now, status, actor=actor, note=note)
     return get_case(engine, case_id)
 

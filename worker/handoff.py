@@ -165,6 +165,8 @@ def render_handoff(
         "pay_link": subject_invoice.hosted_invoice_url if subject_invoice else None,
         "action_taken": action_taken,
         "promises_refund": promises_refund(finding),
+        "target_state": target_state(finding, snapshot),
+        "target_refunded": target_refunded(finding, snapshot),
         "kept_subscription": next(
             (
                 s
@@ -178,6 +180,24 @@ def render_handoff(
         section: _env.get_template(f"{section}.j2").render(**context).strip()
         for section in SECTIONS
     }
+
+
+def target_state(finding: Finding, snapshot: BillingSnapshot) -> str | None:
+    """Where the subscription the decision cancels stands now: "canceled", "cancels_at_period_end",
+    or None while nothing has happened to it (what FOLLOW-UP may promise or report)."""
+    sub = snapshot.subscription(finding.recommended_action.target)
+    if sub is None:
+        return None
+    if sub.status == "canceled":
+        return "canceled"
+    return "cancels_at_period_end" if sub.cancel_at_period_end else None
+
+
+def target_refunded(finding: Finding, snapshot: BillingSnapshot) -> bool:
+    """Whether a charge of the subscription the decision cancels has been refunded."""
+    target = finding.recommended_action.target
+    invoices = {i.id for i in snapshot.invoices if target and i.subscription_id == target}
+    return any(c.amount_refunded for c in snapshot.charges if c.invoice_id in invoices)
 
 
 def promises_refund(finding: Finding) -> bool:

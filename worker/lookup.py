@@ -28,6 +28,11 @@ DISPUTE_PREFIXES = ("dp_", "du_")
 MAX_QUERY_LENGTH = 320
 
 
+def object_type_of(object_id: str) -> str:
+    """The object type a Stripe id names by its prefix ("" when none billing-ops stores)."""
+    return next((t for p, t in ID_PREFIXES.items() if object_id.startswith(p)), "")
+
+
 class LookupQueryError(ValueError):
     """Raised when a query is neither an email nor a supported Stripe id."""
 

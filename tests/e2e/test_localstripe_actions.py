@@ -15,7 +15,7 @@ from tests.e2e.test_localstripe_webhooks import (  # noqa: F401 - the fixture
     point_webhooks_at,
 )
 from tests.support import subscribe_twice
-from worker.cases import list_cases
+from worker.cases import get_case, list_cases
 from worker.cli import main
 from worker.stripe_api import stripe_client
 
@@ -76,6 +76,21 @@ def test_duplicate_is_planned_then_cancelled_and_refunded_once(act_env, localstr
     assert code == 0, done
     assert client.v1.subscriptions.retrieve(newer.id).status == "canceled"
     assert client.v1.subscriptions.retrieve(older.id).status == "active"
+
+    # localstripe's customer.subscription.deleted resolves the case; that cancellation was
+    # billing-ops' own, so it opens no churn case, and the handoff shows the state it left.
+    def resolved():  # type: ignore[no-untyped-def]
+        runtime.broker.join("events", timeout=10_000)
+        return get_case(runtime.engine, case["id"])["status"] == "resolved"
+
+    wait_for(resolved, "the duplicate case resolved by the cancellation's webhook")
+    churn = [c for c in list_cases(runtime.engine) if c["kind"] == "churn_signal"]
+    assert [c["subjects"] for c in churn if newer.id in c["subjects"]] == []
+    handoff = get_case(runtime.engine, case["id"])["handoff"]
+    assert f"{newer.id} canceled" in handoff["billing_state"]
+    assert f"{older.id} active" in handoff["billing_state"]
+    assert f"cancelled the extra subscription ({newer.id})" in handoff["follow_up"]
+    assert "flagged" not in handoff["follow_up"]
 
     # localstripe sends no charge.* event: the charge is known from the API at planning time.
     invoice = client.v1.invoices.retrieve(newer.latest_invoice)

@@ -97,6 +97,34 @@ def test_deleted_subscription_is_event_derived(event):
     assert evaluate(snapshot, other, deleted.created) == ()
 
 
+def test_cancellation_billing_ops_executed_is_not_churn(event):
+    """The same deletion is churn when the customer canceled, and none when billing-ops canceled
+    it (an operator's action on a case): Stripe's ``cancellation_details.reason`` is
+    ``cancellation_requested`` either way (API reference, Subscription object), so only the
+    worker's own audit can tell them apart."""
+    deleted = event("customer.subscription.deleted__too_expensive")
+    by_customer = snapshot_of([deleted])
+    by_billing_ops = dataclasses.replace(
+        by_customer, canceled_by_billing_ops=frozenset({"sub_Cur"})
+    )
+    assert [f.key for f in evaluate(by_customer, deleted, deleted.created)] == [
+        "churn_signal:sub_Cur"
+    ]
+    assert evaluate(by_billing_ops, deleted, deleted.created) == ()
+
+
+def test_cancel_at_period_end_billing_ops_set_is_not_churn(scenario):
+    """A subscription billing-ops set to cancel at period end is no customer on the way out."""
+    events = scenario("churn_cancel_missing_features")
+    by_customer = snapshot_of(events)
+    by_billing_ops = dataclasses.replace(
+        by_customer, canceled_by_billing_ops=frozenset({"sub_Max"})
+    )
+    last = events[-1]
+    assert [f.key for f in evaluate(by_customer, last, last.created)] == ["churn_signal:sub_Max"]
+    assert evaluate(by_billing_ops, last, last.created) == ()
+
+
 def test_deleted_after_failed_payments(event, findings):
     """A subscription Stripe canceled for failed payments is involuntary churn."""
     (finding,) = churn(findings([event("customer.subscription.deleted__payment_failed")])).values()

@@ -210,3 +210,65 @@ def test_a_cancellation_before_the_failed_first_invoice_ends_as_an_incomplete_ch
     assert (
         churn["status_note"] == "the subscription never started: its first payment never completed"
     )
+
+
+def _duplicate(engine) -> int:
+    """Two identical subscriptions (an accidental duplicate case), the case's id."""
+    for n, at in ((1, T0), (2, T0 + 60)):
+        sub = subscription(f"sub_{n}", "cus_1", created=at)
+        process_event(engine, envelope(f"evt_{n}", "customer.subscription.created", sub, at))
+    (case,) = list_cases(engine)
+    return int(case["id"])
+
+
+def _deleted(sub_id: str, at: int) -> str:
+    sub = subscription(sub_id, "cus_1", created=T0 + 60, status="canceled")
+    sub["canceled_at"] = sub["ended_at"] = at
+    sub["cancellation_details"] = {"comment": None, "feedback": None,
+                                   "reason": "cancellation_requested"}  # fmt: skip
+    return envelope(f"evt_del_{sub_id}", "customer.subscription.deleted", sub, at)
+
+
+def test_auto_resolved_case_handoff_shows_the_state_that_resolved_it(engine):
+    """When the duplicate is canceled the case resolves, and its BILLING STATE and FOLLOW-UP are
+    rendered again from that state: no longer "active" and "flagged to be cancelled"."""
+    from worker.cases import get_case
+
+    case_id = _duplicate(engine)
+    before = get_case(engine, case_id)["handoff"]
+    assert "sub_2 active" in before["billing_state"]
+    assert "flagged the extra subscription (sub_2) to be cancelled" in before["follow_up"]
+    process_event(engine, _deleted("sub_2", T0 + 600))
+    doc = get_case(engine, case_id)
+    assert doc["status"] == "resolved"
+    assert "sub_2 canceled" in doc["handoff"]["billing_state"]
+    assert "sub_2 active" not in doc["handoff"]["billing_state"]
+    assert "cancelled the extra subscription (sub_2)" in doc["handoff"]["follow_up"]
+    assert "flagged" not in doc["handoff"]["follow_up"]
+
+
+def test_cancellation_billing_ops_executed_opens_no_churn_case(engine):
+    """The worker gives the rules what its action audit knows: a subscription an operator
+    canceled through billing-ops is no churn; the same deletion without that audit is."""
+    from worker.store.db import write_session
+    from worker.store.tables import ActionAuditRow
+
+    case_id = _duplicate(engine)
+    with write_session(engine) as session:
+        session.add(
+            ActionAuditRow(
+                case_id=case_id,
+                at=utc_now(),
+                actor="olga",
+                action="cancel_subscription",
+                target="sub_2",
+                idempotency_key=f"billing-ops-case-{case_id}-cancel_subscription-sub_2",
+                result="succeeded",
+            )  # fmt: skip
+        )
+    process_event(engine, _deleted("sub_2", T0 + 600))
+    assert [c["kind"] for c in list_cases(engine) if c["kind"] == "churn_signal"] == []
+    process_event(engine, _deleted("sub_1", T0 + 700))  # nobody here canceled this one
+    assert [c["key"] for c in list_cases(engine) if c["kind"] == "churn_signal"] == [
+        "churn_signal:sub_1"
+    ]

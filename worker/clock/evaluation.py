@@ -3,6 +3,7 @@ transaction: the one step an event and a clock tick share."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from rules import BillingEvent, Finding, RulesConfig, evaluate
 from rules.due import next_due
+from worker.actions import canceled_by_billing_ops
 from worker.cases import SyncResult, sync_cases
 from worker.clock.schedule import last_evaluated, schedule
 from worker.notifications.planning import NotifyPolicy
@@ -39,10 +41,18 @@ def evaluate_person(
 ) -> Evaluation:
     """Run the rules at ``at`` — never earlier than the person's newest event or their last
     evaluation, so a late event cannot undo what the clock already saw — sync the cases, and
-    record when time alone will next matter for this person. ``objects`` (the event's own
+    record when time alone will next matter for this person. The rules also get the
+    subscriptions billing-ops itself canceled (from its action audit), which Stripe's events
+    cannot tell from the customer's own cancellations. ``objects`` (the event's own
     (type, id) keys) join the snapshot even when no customer owns them."""
     objects = tuple(objects)
     snapshot = load_snapshot(session, person, objects)
+    snapshot = dataclasses.replace(
+        snapshot,
+        canceled_by_billing_ops=canceled_by_billing_ops(
+            session, (s.id for s in snapshot.subscriptions)
+        ),
+    )
     at = max(at, snapshot.as_of, last_evaluated(session, person, objects))
     findings = evaluate(snapshot, event, at, config)
     synced = sync_cases(session, person, snapshot, findings, event, now, notify=notify)
