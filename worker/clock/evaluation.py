@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from rules import BillingEvent, Finding, RulesConfig, evaluate
 from rules.due import next_due
+from rules.model import Subscription
 from worker.actions import canceled_by_billing_ops
 from worker.cases import SyncResult, sync_cases
 from worker.clock.schedule import last_evaluated, schedule
@@ -50,7 +51,7 @@ def evaluate_person(
     snapshot = dataclasses.replace(
         snapshot,
         canceled_by_billing_ops=canceled_by_billing_ops(
-            session, (s.id for s in snapshot.subscriptions)
+            session, (s.id for s in snapshot.subscriptions if _canceled_or_canceling(s))
         ),
     )
     at = max(at, snapshot.as_of, last_evaluated(session, person, objects))
@@ -59,3 +60,9 @@ def evaluate_person(
     due = next_due(snapshot, at, config)
     schedule(session, person, due, evaluated_at=at, now=now, objects=objects)
     return Evaluation(at=at, findings=findings, synced=synced)
+
+
+def _canceled_or_canceling(sub: Subscription) -> bool:
+    """A subscription whose cancellation someone asked for: only these are looked up in the
+    action audit (most people have none, and then the audit is not asked at all)."""
+    return sub.status == "canceled" or sub.cancel_at_period_end or sub.cancel_at is not None
