@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from rules.config import RulesConfig
-from rules.currency import convert_minor
+from rules.currency import convert_minor, currency_code
+from rules.formatting import MAX_DISPLAY_AMOUNT_MINOR
 
 KINDS = frozenset(
     {
@@ -62,6 +63,25 @@ class RevenueImpact:
     currency: str | None
     amount_minor: int
     mrr_at_risk_minor: int | None
+
+    @property
+    def at_stake_minor(self) -> int:
+        """The one number a case list shows and sorts by as "money at stake": the amount to
+        return or recover, else the MRR that may churn, else 0 (unknown or absurd amounts).
+        It is in ``currency`` and only ever compared with amounts in that same currency."""
+        for amount in (self.amount_minor, self.mrr_at_risk_minor):
+            if (
+                isinstance(amount, int)
+                and not isinstance(amount, bool)
+                and 0 < amount <= MAX_DISPLAY_AMOUNT_MINOR
+            ):
+                return amount
+        return 0
+
+    @property
+    def currency_code(self) -> str | None:
+        """The lower-case three-letter code of ``currency``, None when it is not one."""
+        return currency_code(self.currency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from worker.cases import ACKNOWLEDGED, RESOLVED, STATUSES, get_case, list_cases, set_status
+from worker.case_queries import CaseQueryError, find_cases, parse_case_query
+from worker.cases import ACKNOWLEDGED, RESOLVED, get_case, set_status
 from worker.errors import BillingOpsError, CaseNotFoundError
 from worker.lookup import LookupQueryError, lookup
 from worker.operators import Operator, any_configured, authenticate
@@ -54,11 +55,27 @@ def current_operator() -> Operator:
 @bp.get("/cases")
 @require_operator
 def cases_index() -> tuple[Response, int]:
-    status = request.args.get("status")
-    if status and status not in STATUSES:
-        return jsonify(error="invalid_status", allowed=list(STATUSES)), 400
-    docs = list_cases(current_app.config["ENGINE"], status=status, kind=request.args.get("kind"))
-    return jsonify(cases=docs), 200
+    """A page of cases: filters, sort, ``limit`` and ``cursor`` (``worker/case_queries.py``)."""
+    try:
+        query = parse_case_query(request.args.to_dict(flat=False))
+    except CaseQueryError as error:
+        return query_error(error), 400
+    page = find_cases(current_app.config["ENGINE"], query)
+    return jsonify(
+        cases=[case.as_json() for case in page.cases], next=page.next_cursor, total=page.total
+    ), 200
+
+
+def query_error(error: CaseQueryError) -> Response:
+    """The 400 body of a bad case-list parameter: its code, its name, why, what is allowed."""
+    body: dict[str, Any] = {
+        "error": error.code,
+        "parameter": error.parameter,
+        "detail": error.message,
+    }
+    if error.allowed:
+        body["allowed"] = list(error.allowed)
+    return jsonify(body)
 
 
 @bp.get("/cases/<int:case_id>")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, and_, or_, select
@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from rules.case_decisions import CaseStatus, Decision, ExistingCase, decide_cases
 from rules.findings import KINDS
-from rules.versions import closest_known_version, is_known_version
 from worker.case_document import CaseDocument, CustomerView, load_document
+from worker.case_queries import CaseQuery, iter_cases
+from worker.case_view import case_view
 from worker.dashboard import dashboard_links
 from worker.errors import CaseNotFoundError
 from worker.handoff import SECTIONS, customer_view, finding_plan_name, render_handoff
@@ -86,6 +87,12 @@ def rerender(session: Session, row: CaseRow) -> None:
     """Re-render a case's handoff from the current billing state (after an operator's status
     change or action, which no event brought)."""
     _render(row, stored_document(row).finding, case_snapshot(session, row))
+
+
+def _money_columns(finding: Finding) -> dict[str, Any]:
+    """The case row's copy of the money at stake, for the case list's index."""
+    impact = finding.revenue_impact
+    return {"currency": impact.currency_code or "", "at_stake_minor": impact.at_stake_minor}
 
 
 def _entry(session: Session, case: CaseRow, now: datetime, action: str, **extra: Any) -> None:
@@ -157,6 +164,7 @@ def sync_cases(
                 customer_id=finding.customer_id,
                 opened_at=now,
                 updated_at=now,
+                **_money_columns(finding),
             )
             _render(row, finding, snapshot)
             session.add(row)
@@ -171,6 +179,8 @@ def sync_cases(
             row.severity = finding.severity
             _render(row, finding, snapshot)
             row.updated_at = now
+            money = _money_columns(finding)
+            row.currency, row.at_stake_minor = money["currency"], money["at_stake_minor"]
             if decision.decision is Decision.REOPEN:
                 row.status, row.resolved_at, row.status_by, row.status_note = OPEN, None, None, None
             _entry(session, row, now, decision.decision.value, note=note, event_id=event.id)
@@ -200,90 +210,26 @@ def _object_ids(snapshot: BillingSnapshot) -> list[str]:
 # --- operator queries and transitions -------------------------------------------------
 
 
-def iso(moment: datetime) -> str:
-    """ISO 8601 in UTC; SQLite hands datetimes back without their zone."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
-
-
 def case_to_json(
     row: CaseRow,
     entries: Sequence[CaseEntryRow] | None = None,
     api_versions: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """A case in the shape of the interface contract (emails masked, no card data); each
-    timeline entry names the API version of its event (``api_versions``: event id -> version),
-    and the version it was read as when billing-ops does not know it (rules.versions)."""
-    document = stored_document(row)
-    finding = document.finding
-    handoff = json.loads(row.handoff)
-    action = finding.recommended_action
-    impact = finding.revenue_impact
-    doc: dict[str, Any] = {
-        "id": row.id,
-        "key": row.key,
-        "status": row.status,
-        "kind": row.kind,
-        "classification": row.classification,
-        "severity": row.severity,
-        "customer": document.customer.as_json(),
-        "subjects": list(finding.subjects),
-        "opened_at": iso(row.opened_at),
-        "updated_at": iso(row.updated_at),
-        "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
-        "evidence": list(finding.evidence),
-        "revenue_impact": {
-            "currency": impact.currency,
-            "amount_minor": impact.amount_minor,
-            "mrr_at_risk_minor": impact.mrr_at_risk_minor,
-        },
-        "recommended_action": {
-            "type": action.type,
-            "target": action.target,
-            "reversible": action.reversible,
-        },
-        "reasoning": finding.reasoning,
-        "question": finding.question,
-        "verify_contract": finding.verify_contract,
-        "guard_notes": list(finding.guard_notes),
-        "handoff": handoff,
-        "status_by": row.status_by,
-        "status_note": row.status_note,
-    }
-    if entries is not None:
-        doc["timeline"] = [
-            {
-                "at": iso(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "note": e.note,
-                "event_id": e.event_id,
-                **_api_version_of(e.event_id, api_versions or {}),
-            }
-            for e in entries
-        ]
-    return doc
-
-
-def _api_version_of(event_id: str | None, api_versions: Mapping[str, str | None]) -> dict[str, Any]:
-    """``api_version`` of a timeline entry's event, and ``api_version_read_as`` when it is a
-    version billing-ops does not know (read with the closest known shape)."""
-    version = api_versions.get(event_id) if event_id else None
-    read_as = closest_known_version(version) if version and not is_known_version(version) else None
-    return {"api_version": version, "api_version_read_as": read_as}
+    timeline entry names the API version of its event (``api_versions``: event id -> version)."""
+    return case_view(row).as_json(entries, api_versions)
 
 
 def list_cases(
-    engine: Engine, *, status: str | None = None, kind: str | None = None, limit: int = 500
+    engine: Engine, *, status: str | None = None, kind: str | None = None
 ) -> list[dict[str, Any]]:
-    with read_session(engine) as session:
-        query = select(CaseRow).order_by(CaseRow.updated_at.desc(), CaseRow.id.desc()).limit(limit)
-        if status:
-            query = query.where(CaseRow.status == status)
-        if kind:
-            query = query.where(CaseRow.kind == kind)
-        return [case_to_json(row) for row in session.scalars(query)]
+    """Every case with this status and kind, newest change first, as contract documents (a
+    shorthand over ``worker.case_queries``, the one way cases are listed)."""
+    query = CaseQuery(
+        statuses=frozenset({CaseStatus(status)}) if status else frozenset(),
+        kinds=frozenset({kind}) if kind else frozenset(),
+    )
+    return [case.as_json() for case in iter_cases(engine, query)]
 
 
 #: Case ids are 32-bit in PostgreSQL (``SERIAL``): a larger one names no case, and asking the

@@ -49,9 +49,17 @@ class ObjectRow(Base):
 
 
 class CaseRow(Base):
-    """One triage case per problem key (kind + primary subject)."""
+    """One triage case per problem key (kind + primary subject).
+
+    ``currency`` and ``at_stake_minor`` repeat the finding's money at stake in columns so the
+    case list can filter and sort on them with an index (``worker/case_queries.py``)."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_money", "currency", "at_stake_minor", "id"),
+        Index("ix_cases_opened", "opened_at", "id"),
+        Index("ix_cases_updated", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(300), unique=True)
@@ -67,6 +75,9 @@ class CaseRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status_by: Mapped[str | None] = mapped_column(String(120))
     status_note: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3), default="")  # "" when unknown
+    # RevenueImpact.at_stake_minor, in ``currency``
+    at_stake_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class CaseEntryRow(Base):
