@@ -1,5 +1,10 @@
 """The identity summary an operator asks for: who is this, what do they pay for, what is wrong.
 
+One function, ``lookup``, makes it for the API, ``billing-ops lookup --json`` and the CLI's
+text alike. Amounts are integers in the currency's minor unit beside the currency code, as in
+cases; times are ISO 8601 UTC. It lists the person's open (and acknowledged) cases and their
+recent invoices and charges.
+
 A query is an email, or a ``cus_``, ``sub_``, ``in_``, ``ch_``, ``pi_`` (through its charge) or
 ``dp_`` / ``du_`` (a dispute) id. The answer covers the
 whole person: every customer record sharing the email. ``found`` is true only when the store
@@ -9,12 +14,14 @@ knows something about the query (a ``cus_`` id is not taken on trust).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from rules.formatting import format_money
+from rules.case_decisions import CaseStatus
 from rules.versions import billing_reason_of
+from worker.case_view import iso
 from worker.event_validation import storable_text
 from worker.pii import mask_email
 from worker.projection import find_person, load_snapshot
@@ -24,6 +31,8 @@ from worker.store.tables import CaseRow, ObjectRow
 ID_PREFIXES = {"cus_": "customer", "sub_": "subscription", "in_": "invoice", "ch_": "charge"}
 #: Disputes are stored under their own id (``du_`` is an inquiry's older prefix).
 DISPUTE_PREFIXES = ("dp_", "du_")
+#: Invoices and charges listed, the most recent ones.
+RECENT = 10
 #: The longest query worth asking: an email column holds 320 characters, ids 255.
 MAX_QUERY_LENGTH = 320
 
@@ -102,10 +111,23 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
         person = find_person(session, ids, emails)
         snapshot = load_snapshot(session, person)
         cases = [
-            {"id": row.id, "status": row.status, "kind": row.kind, "key": row.key}
+            {
+                "id": row.id,
+                "key": row.key,
+                "status": row.status,
+                "kind": row.kind,
+                "classification": row.classification,
+                "severity": row.severity,
+                "currency": row.currency or None,
+                "at_stake_minor": row.at_stake_minor,
+                "opened_at": iso(row.opened_at),
+            }
             for row in session.scalars(
                 select(CaseRow)
-                .where(CaseRow.customer_id.in_(person.customer_ids or [""]))
+                .where(
+                    CaseRow.customer_id.in_(person.customer_ids or [""]),
+                    CaseRow.status != CaseStatus.RESOLVED.value,
+                )
                 .order_by(CaseRow.updated_at.desc(), CaseRow.id.desc())
             )
         ]
@@ -119,6 +141,7 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
         for product, subs in sorted(products.items())
         if len(set(subs)) > 1
     ]
+    disputed = {d.charge_id for d in snapshot.disputes if d.charge_id}
     return {
         "query": query if reveal else (show(query) if "@" in query else query),
         "found": bool(person.customer_ids or snapshot.subscriptions or snapshot.invoices or cases),
@@ -137,15 +160,42 @@ def lookup(engine: Engine, query: str, *, reveal_email: bool | None = None) -> d
                 "billing_reason": billing_reason_of(
                     i, snapshot.invoices, snapshot.subscription(i.subscription_id)
                 ),
-                "amount_due": format_money(i.amount_due, i.currency),
+                "amount_due_minor": i.amount_due,
+                "currency": i.currency,
                 "attempt_count": i.attempt_count,
                 "subscription": i.subscription_id,
+                "created": _time(i.created),
             }
-            for i in sorted(snapshot.invoices, key=lambda i: (i.created or 0, i.id))[-10:]
+            for i in sorted(snapshot.invoices, key=lambda i: (i.created or 0, i.id))[-RECENT:]
+        ],
+        "charges": [
+            {
+                "id": c.id,
+                "customer": c.customer_id,
+                "status": c.status,
+                "amount_minor": c.amount,
+                "amount_refunded_minor": c.amount_refunded,
+                "currency": c.currency,
+                "refunded": c.refunded,
+                "disputed": c.id in disputed,
+                "invoice": c.invoice_id,
+                "card_brand": c.card_brand,
+                "card_last4": c.card_last4,
+                "created": _time(c.created),
+            }
+            for c in sorted(snapshot.charges, key=lambda c: (c.created or 0, c.id))[-RECENT:]
         ],
         "anomalies": anomalies,
         "cases": cases,
     }
+
+
+def _time(unix: int | None) -> str | None:
+    """A Stripe Unix time as ISO 8601 UTC, like the cases' times."""
+    try:
+        return datetime.fromtimestamp(unix, UTC).isoformat() if unix is not None else None
+    except (OverflowError, ValueError, OSError):  # a time no calendar holds
+        return None
 
 
 def _sub(sub: Any) -> dict[str, Any]:
@@ -159,7 +209,8 @@ def _sub(sub: Any) -> dict[str, Any]:
                 "product": item.product_id,
                 "price": item.price_id,
                 "quantity": item.quantity,
-                "amount": format_money(item.unit_amount, item.currency),
+                "unit_amount_minor": item.unit_amount,
+                "currency": item.currency,
                 "interval": item.interval,
             }
             for item in sub.items

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,43 +13,111 @@ from worker.cli.app import cli_settings, main, open_engine, utc_now
 from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
 
+if TYPE_CHECKING:
+    from worker.case_queries import CaseQuery
+
 
 @main.group()
 def cases() -> None:
     """Triage cases."""
 
 
-@cases.command("list")
-@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]))
-@click.option("--kind")
-@click.option("--json", "as_json", is_flag=True)
-def cases_list(status: str | None, kind: str | None, as_json: bool) -> None:
-    """Cases, newest change first."""
-    from rules.formatting import format_money
-    from worker.cases import list_cases
+def case_query_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The case-list filters and sort as options (``--opened-since`` for ``opened_since``),
+    the same names and values as ``GET /api/cases`` (``worker/case_queries.py``)."""
+    options = [
+        click.option("--status", help="open, acknowledged, resolved (comma-separated: any)"),
+        click.option("--kind", help="e.g. duplicate_charge,dispute"),
+        click.option("--severity", help="low, medium, high, critical (comma-separated: any)"),
+        click.option("--classification", help="e.g. accidental_duplicate"),
+        click.option("--customer", help="a cus_ id or an email: every record of that person"),
+        click.option("--currency", help="three-letter code: only cases in that currency"),
+        click.option(
+            "--opened-since",
+            "--since",
+            "opened_since",
+            help="ISO 8601; cases opened at or after it",
+        ),
+        click.option("--updated-since", help="ISO 8601; cases changed at or after it"),
+        click.option(
+            "--sort",
+            help="updated_at, opened_at (age) or at_stake (money, within each currency); "
+            "- in front: descending. Default -updated_at",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    docs = list_cases(open_engine(cli_settings(existing_install=True)), status=status, kind=kind)
+
+def parse_cli_query(**given: str | None) -> CaseQuery:
+    """The options given, through the one case-list parser; a bad one is a usage error that
+    names the option."""
+    from worker.case_queries import CaseQueryError, parse_case_query
+
+    try:
+        return parse_case_query({k: v for k, v in given.items() if v is not None})
+    except CaseQueryError as error:
+        allowed = f" (allowed: {', '.join(error.allowed)})" if error.allowed else ""
+        raise click.BadParameter(
+            clean(error.message) + allowed, param_hint="--" + error.parameter.replace("_", "-")
+        ) from None
+
+
+@cases.command("list")
+@case_query_options
+@click.option("--limit", help="cases per page, 1 to 200 (default 50)")
+@click.option("--cursor", help="the next page, as the previous page printed it")
+@click.option("--json", "as_json", is_flag=True, help="the page's cases as a JSON array")
+def cases_list(as_json: bool, **given: str | None) -> None:
+    """Cases, newest change first; one page at a time (its total and next cursor on stderr)."""
+    from rules.formatting import format_money
+    from worker.case_queries import find_cases
+
+    query = parse_cli_query(**given)
+    page = find_cases(open_engine(cli_settings(existing_install=True)), query)
     if as_json:
-        click.echo(json.dumps(docs, indent=2))
-        return
-    if not docs:
-        say("no cases")
-        return
-    say(
-        f"{'ID':>5}  {'STATUS':<12} {'SEV':<8} {'KIND':<22} {'CLASSIFICATION':<21} "
-        f"{'AT STAKE':>14}  CUSTOMER"
-    )
-    for doc in docs:
-        impact = doc["revenue_impact"]
-        stake = format_money(
-            impact["amount_minor"] or impact["mrr_at_risk_minor"], impact["currency"]
-        )
-        customer = doc["customer"]
-        who = f"{customer.get('name') or ''} <{customer.get('email_masked') or customer['id']}>"
+        click.echo(json.dumps([case.as_json() for case in page.cases], indent=2))
+    elif page.cases:
         say(
-            f"{doc['id']:>5}  {doc['status']:<12} {doc['severity']:<8} {doc['kind']:<22} "
-            f"{doc['classification']:<21} {clean(stake):>14}  {clean(who.strip())}"
+            f"{'ID':>5}  {'STATUS':<12} {'SEV':<8} {'KIND':<22} {'CLASSIFICATION':<21} "
+            f"{'AT STAKE':>14}  CUSTOMER"
         )
+    for case in () if as_json else page.cases:
+        stake = format_money(case.at_stake_minor, case.currency)
+        who = f"{case.customer.name or ''} <{case.customer.email_masked or case.customer.id}>"
+        say(
+            f"{case.id:>5}  {case.status.value:<12} {case.severity:<8} {case.kind:<22} "
+            f"{case.classification:<21} {clean(stake):>14}  {clean(who.strip())}"
+        )
+    if not page.cases and not as_json:
+        say("no cases")
+    if page.next_cursor:
+        say(
+            f"{len(page.cases)} of {page.total} cases; next page: --cursor {page.next_cursor}",
+            err=True,
+        )
+
+
+@cases.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True, help="output format"
+)
+@case_query_options
+def cases_export(fmt: str, **given: str | None) -> None:
+    """Every matching case to stdout, one flat record each (default order: oldest first).
+
+    Emails masked, amounts in minor units beside the currency; CSV cells that a spreadsheet
+    would run as a formula are neutralised with a leading '."""
+    import sys
+
+    from worker.case_export import ExportFormat, write_export
+    from worker.case_queries import iter_cases
+
+    query = parse_cli_query(**({"sort": "opened_at"} | {k: v for k, v in given.items() if v}))
+    engine = open_engine(cli_settings(existing_install=True))
+    count = write_export(iter_cases(engine, query), sys.stdout, ExportFormat(fmt))
+    say(f"exported {count} cases", err=True)
 
 
 def _case_id(raw: str) -> int:
@@ -141,6 +211,7 @@ def _transition(case_id: str, status: str, actor: str, note: str | None) -> None
 @click.option("--json", "as_json", is_flag=True)
 def lookup(query: str, as_json: bool) -> None:
     """Who is this? An email, cus_, sub_, in_ or ch_ id → customers, subscriptions, anomalies."""
+    from rules.formatting import format_money
     from worker.lookup import LookupQueryError
     from worker.lookup import lookup as do_lookup
 
@@ -165,16 +236,31 @@ def lookup(query: str, as_json: bool) -> None:
         say(f"{label} subscriptions:")
         for sub in doc["subscriptions"][label] or [{"id": "none"}]:
             items = ", ".join(
-                f"{i['quantity']}× {i['product']} {i['amount']}/{i['interval']}"
+                f"{i['quantity']}× {i['product']} "
+                f"{format_money(i['unit_amount_minor'], i['currency'])}/{i['interval']}"
                 for i in sub.get("items", [])
             )
             say(f"  {clean(sub['id'])} {clean(sub.get('status', ''))} {clean(items)}")
     say("recent invoices:")
     for inv in doc["invoices"] or [{"id": "none"}]:
+        amount = format_money(inv["amount_due_minor"], inv["currency"]) if "currency" in inv else ""
         say(
             f"  {clean(inv['id'])} {clean(inv.get('status', ''))} "
-            f"{clean(inv.get('billing_reason') or '')} {clean(inv.get('amount_due', ''))}"
+            f"{clean(inv.get('billing_reason') or '')} {clean(amount)}"
+        )
+    say("recent charges:")
+    for charge in doc["charges"] or [{"id": "none"}]:
+        amount = (
+            format_money(charge["amount_minor"], charge["currency"]) if "currency" in charge else ""
+        )
+        flags = [f for f in ("refunded", "disputed") if charge.get(f)]
+        say(
+            f"  {clean(charge['id'])} {clean(charge.get('status') or '')} {clean(amount)}"
+            f" {' '.join(flags)}".rstrip()
         )
     say("anomalies: " + clean("; ".join(doc["anomalies"]) or "none"))
     for case in doc["cases"]:
-        say(f"case {case['id']} [{clean(case['status'])}] {clean(case['key'])}")
+        say(
+            f"open case {case['id']} [{clean(case['status'])}] {clean(case['severity'])} "
+            f"{clean(case['key'])} {clean(format_money(case['at_stake_minor'], case['currency']))}"
+        )
