@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, desc
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -56,9 +56,24 @@ class CaseRow(Base):
 
     __tablename__ = "cases"
     __table_args__ = (
+        # One per sort (the id breaks ties); money has both amount directions, the currency
+        # always ascending (worker/case_queries.py).
         Index("ix_cases_money", "currency", "at_stake_minor", "id"),
+        Index("ix_cases_money_desc", "currency", desc("at_stake_minor"), desc("id")),
         Index("ix_cases_opened", "opened_at", "id"),
         Index("ix_cases_updated", "updated_at", "id"),
+        # Every filter column: the list's total is counted from this index alone.
+        Index(
+            "ix_cases_filters",
+            "status",
+            "severity",
+            "kind",
+            "classification",
+            "currency",
+            "customer_id",
+            "opened_at",
+            "updated_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

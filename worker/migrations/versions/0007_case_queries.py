@@ -8,7 +8,8 @@ Create Date: 2026-11-25
 the id (``worker/case_queries.py``). The money at stake lived only inside the finding's JSON;
 it is copied here into ``currency`` and ``at_stake_minor`` (the rule of
 ``rules.findings.RevenueImpact.at_stake_minor``, restated below so this migration keeps
-meaning what it meant when later code changes), and each sort gets an index ending in ``id``.
+meaning what it meant when later code changes); each sort gets an index ending in ``id``, and
+the filter columns one covering index, so the list's total is counted without reading cases.
 """
 
 import json
@@ -22,6 +23,17 @@ branch_labels = None
 depends_on = None
 
 MAX_AMOUNT_MINOR = 10**15
+#: Every column the case list filters on: its total is counted from this index alone.
+FILTER_COLUMNS = [
+    "status",
+    "severity",
+    "kind",
+    "classification",
+    "currency",
+    "customer_id",
+    "opened_at",
+    "updated_at",
+]
 BATCH = 500
 
 
@@ -74,11 +86,19 @@ def upgrade() -> None:
             )
         last = rows[-1][0]
     op.create_index("ix_cases_money", "cases", ["currency", "at_stake_minor", "id"])
+    op.create_index(
+        "ix_cases_money_desc",
+        "cases",
+        ["currency", sa.text("at_stake_minor DESC"), sa.text("id DESC")],
+    )
     op.create_index("ix_cases_opened", "cases", ["opened_at", "id"])
     op.create_index("ix_cases_updated", "cases", ["updated_at", "id"])
+    op.create_index("ix_cases_filters", "cases", FILTER_COLUMNS)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_filters", table_name="cases")
+    op.drop_index("ix_cases_money_desc", table_name="cases")
     op.drop_index("ix_cases_updated", table_name="cases")
     op.drop_index("ix_cases_opened", table_name="cases")
     op.drop_index("ix_cases_money", table_name="cases")
