@@ -22,6 +22,7 @@ from rules.findings import KINDS
 from worker.case_document import CaseDocument, CustomerView, load_document
 from worker.case_queries import CaseQuery, iter_cases
 from worker.case_view import case_view
+from worker.case_view import iso as iso  # re-exported: callers import it from here
 from worker.dashboard import dashboard_links
 from worker.errors import CaseNotFoundError
 from worker.handoff import SECTIONS, customer_view, finding_plan_name, render_handoff

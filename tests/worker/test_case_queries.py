@@ -196,14 +196,14 @@ def test_a_parameter_given_twice_is_refused():
 
 
 def test_migration_copies_money_at_stake_of_existing_cases(stocked, tmp_path):
-    """Cases stored before migration 0007 get their currency and money at stake from their
-    finding when it runs (downgrade to 0006, upgrade again: the same values come back)."""
+    """Cases stored before migration 0008 get their currency and money at stake from their
+    finding when it runs (downgrade to 0007, upgrade again: the same values come back)."""
     with read_session(stocked) as session:
         before = session.execute(
             select(CaseRow.id, CaseRow.currency, CaseRow.at_stake_minor).order_by(CaseRow.id)
         ).all()
     config = alembic_config(stocked)
-    command.downgrade(config, "0006")
+    command.downgrade(config, "0007")
     command.upgrade(config, "head")
     with read_session(stocked) as session:
         after = session.execute(

@@ -1,7 +1,7 @@
 """the case list's filters and sorts: money at stake in columns, indexes for keyset pages
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25
 
 ``/api/cases``, ``billing-ops cases list`` and the export page through cases by a sort key and
@@ -17,8 +17,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
