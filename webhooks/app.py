@@ -30,12 +30,13 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Flask
     app.config["BROKER"] = broker or build_broker(settings.effective_redis_url, edge=True)
     app.config["ENGINE"] = make_engine(settings.database_url)
 
-    from webhooks import health, operator_api, stripe_endpoint
+    from webhooks import health, openapi, operator_api, stripe_endpoint
     from webhooks.console import register_console
 
     app.register_blueprint(stripe_endpoint.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(operator_api.bp)
+    app.register_blueprint(openapi.bp)
     register_console(app, settings)
 
     @app.before_request
