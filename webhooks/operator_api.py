@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from worker.case_queries import CaseQueryError, find_cases, parse_case_query
-from worker.cases import ACKNOWLEDGED, RESOLVED, get_case, set_status
+from worker.cases import ACKNOWLEDGED, MAX_CASE_ID, RESOLVED, get_case, set_status
 from worker.errors import BillingOpsError, CaseNotFoundError
 from worker.lookup import LookupQueryError, lookup
 from worker.operators import Operator, any_configured, authenticate
@@ -118,6 +118,8 @@ def case_action(case_id: int) -> tuple[Response, int]:
     from worker.pipeline import utc_now
     from worker.stripe_api import stripe_client
 
+    if not 0 < case_id <= MAX_CASE_ID:  # no column holds it: asking the store would fail
+        return jsonify(error="case_not_found"), 404
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or body.get("action") not in {t.value for t in ActionType}:
         return jsonify(error="invalid_action", allowed=[t.value for t in ActionType]), 400
