@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from rules.formatting import format_money
 from webhooks.console.dashboard_links import link_ids
 from webhooks.console.security import add_security_headers
 from worker.pii import scrub_text
@@ -25,6 +26,13 @@ bp.after_request(add_security_headers)
 def label(value: str | None) -> str:
     """``accidental_duplicate`` → ``accidental duplicate``: vocabulary words for people."""
     return (value or "").replace("_", " ")
+
+
+@bp.app_template_filter("money")
+def money(amount_minor: int | None, currency: str | None) -> str:
+    """Integer minor units and their currency as people read them (``rules.formatting``):
+    lookup gives amounts as numbers, like cases."""
+    return format_money(amount_minor, currency)
 
 
 @bp.app_template_filter("scrub")
