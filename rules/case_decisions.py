@@ -141,3 +141,29 @@ def what_changed(before: Finding, after: Finding) -> str:
     if after.guard_notes and after.guard_notes != before.guard_notes:
         changes.append("guard: " + "; ".join(n.removeprefix("guard: ") for n in after.guard_notes))
     return "; ".join(changes) or "billing state refreshed"
+
+
+class OperatorOutcome(StrEnum):
+    """What an operator's acknowledge or resolve does to a case."""
+
+    CHANGED = "changed"
+    #: The case is already there: nothing changes and the timeline gets no second entry.
+    UNCHANGED = "unchanged"
+    #: Acknowledging a resolved case would quietly reopen it; a resolved case comes back only
+    #: through ``came_back`` (its problem grew), never through an acknowledgement.
+    REFUSED = "refused"
+
+
+#: The statuses an operator sets by hand.
+OPERATOR_STATUSES = (CaseStatus.ACKNOWLEDGED, CaseStatus.RESOLVED)
+
+
+def operator_outcome(current: CaseStatus, requested: CaseStatus) -> OperatorOutcome:
+    """Whether an operator's ``requested`` status (acknowledged or resolved) applies."""
+    if requested not in OPERATOR_STATUSES:
+        raise ValueError(f"operators acknowledge or resolve a case, not {requested!r}")
+    if current is requested:
+        return OperatorOutcome.UNCHANGED
+    if current is CaseStatus.RESOLVED:
+        return OperatorOutcome.REFUSED
+    return OperatorOutcome.CHANGED

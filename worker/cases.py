@@ -17,14 +17,21 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
-from rules.case_decisions import CaseStatus, Decision, ExistingCase, decide_cases
+from rules.case_decisions import (
+    CaseStatus,
+    Decision,
+    ExistingCase,
+    OperatorOutcome,
+    decide_cases,
+    operator_outcome,
+)
 from rules.findings import KINDS
 from worker.case_document import CaseDocument, CustomerView, load_document
 from worker.case_queries import CaseQuery, iter_cases
 from worker.case_view import case_view
 from worker.case_view import iso as iso  # re-exported: callers import it from here
 from worker.dashboard import dashboard_links
-from worker.errors import CaseNotFoundError
+from worker.errors import CaseNotFoundError, CaseTransitionError
 from worker.handoff import SECTIONS, customer_view, finding_plan_name, render_handoff
 from worker.lookup import object_type_of
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
@@ -238,8 +245,9 @@ def list_cases(
 MAX_CASE_ID = 2**31 - 1
 
 
-def _case_row(session: Session, case_id: int) -> CaseRow:
-    row = session.get(CaseRow, case_id) if 0 < case_id <= MAX_CASE_ID else None
+def _case_row(session: Session, case_id: int, *, for_update: bool = False) -> CaseRow:
+    known = 0 < case_id <= MAX_CASE_ID
+    row = session.get(CaseRow, case_id, with_for_update=for_update) if known else None
     if row is None:
         raise CaseNotFoundError(f"no case with id {case_id}")
     return row
@@ -289,19 +297,38 @@ def case_livemode(
     return False
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """An operator's acknowledge or resolve: the case after it, and whether it changed."""
+
+    case: dict[str, Any]
+    changed: bool
+
+
 def set_status(
     engine: Engine, case_id: int, status: str, *, actor: str, note: str | None, now: datetime
-) -> dict[str, Any]:
-    """An operator acknowledges or resolves a case; the change lands in its timeline."""
-    if status not in (ACKNOWLEDGED, RESOLVED):
-        raise ValueError(f"status must be acknowledged or resolved, got {status!r}")
+) -> StatusChange:
+    """An operator acknowledges or resolves a case; the change lands in its timeline once.
+
+    The one place every caller (CLI, API) changes a case's status by hand: a repeated
+    acknowledge or resolve changes nothing and adds no timeline entry; acknowledging a
+    resolved case is a ``CaseTransitionError`` (``rules.case_decisions.operator_outcome``).
+    """
+    requested = CaseStatus(status)
     with write_session(engine) as session:
-        row = _case_row(session, case_id)
-        row.status, row.status_by, row.status_note, row.updated_at = status, actor, note, now
-        row.resolved_at = now if status == RESOLVED else None
-        rerender(session, row)
-        _entry(session, row, now, status, actor=actor, note=note)
-    return get_case(engine, case_id)
+        row = _case_row(session, case_id, for_update=True)
+        outcome = operator_outcome(CaseStatus(row.status), requested)
+        if outcome is OperatorOutcome.REFUSED:
+            raise CaseTransitionError(
+                f"case {case_id} is resolved; acknowledging it would reopen it (billing-ops "
+                "reopens a resolved case itself when its problem grows)"
+            )
+        if outcome is OperatorOutcome.CHANGED:
+            row.status, row.status_by, row.status_note, row.updated_at = status, actor, note, now
+            row.resolved_at = now if requested is CaseStatus.RESOLVED else None
+            rerender(session, row)
+            _entry(session, row, now, status, actor=actor, note=note)
+    return StatusChange(case=get_case(engine, case_id), changed=outcome is OperatorOutcome.CHANGED)
 
 
 def customer_view_of(finding: Finding, snapshot: BillingSnapshot) -> CustomerView:

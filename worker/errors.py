@@ -51,6 +51,11 @@ class CaseNotFoundError(BillingOpsError):
     """Raised when an operator names a case id that does not exist."""
 
 
+class CaseTransitionError(BillingOpsError):
+    """Raised when an operator asks for a status change the case cannot make (acknowledging a
+    resolved case would reopen it)."""
+
+
 class DeliveryError(BillingOpsError):
     """Family: a notification (Slack message, email) could not be delivered."""
 

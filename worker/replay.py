@@ -75,6 +75,41 @@ def _is_json_lines(path: Path) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file given to replay that holds no readable Stripe events, and why."""
+
+    path: Path
+    reason: str
+
+
+def check_files(files: Iterable[Path]) -> tuple[list[Path], list[SkippedFile], int]:
+    """The files that hold only Stripe events, those skipped (and why), and how many events
+    the kept ones hold. Each file is read once here without keeping its events (JSON Lines
+    stream), so a stray ``package.json`` in a folder is skipped whole before anything is
+    processed instead of stopping the replay half-way."""
+    kept: list[Path] = []
+    skipped: list[SkippedFile] = []
+    count = 0
+    for path in files:
+        try:
+            in_file = sum(1 for _ in read_events(path))
+        except ReplayInputError as error:
+            skipped.append(SkippedFile(path, str(error)))
+        except (OSError, UnicodeDecodeError) as error:
+            skipped.append(SkippedFile(path, f"{path}: cannot read ({error})"))
+        else:
+            kept.append(path)
+            count += in_file
+    return kept, skipped, count
+
+
+def events_of(files: Iterable[Path]) -> Iterator[str]:
+    """The events of ``files``, in order, one at a time."""
+    for path in files:
+        yield from read_events(path)
+
+
 def _event_json(item: object, path: Path) -> str:
     if not (isinstance(item, dict) and item.get("object") == "event" and "id" in item):
         raise ReplayInputError(f"{path}: holds something that is not a Stripe event object")
@@ -83,10 +118,28 @@ def _event_json(item: object, path: Path) -> str:
 
 @dataclass(frozen=True)
 class ReplaySummary:
-    """How many events ended in each status, and what the closing clock run did."""
+    """How many events ended in each status, the cases they (and the closing clock run)
+    opened, updated and resolved, and what the clock run did."""
 
     counts: dict[str, int]
     clock: ClockRun
+    cases_opened: frozenset[int] = frozenset()
+    cases_updated: frozenset[int] = frozenset()
+    cases_resolved: frozenset[int] = frozenset()
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        """The one-line summary ``billing-ops replay`` prints on stdout."""
+        statuses = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
+        return (
+            f"replayed {self.events} events ({statuses or 'none'}); cases: "
+            f"{len(self.cases_opened)} opened, {len(self.cases_updated)} updated, "
+            f"{len(self.cases_resolved)} resolved; clock evaluated "
+            f"{len(self.clock.evaluated)} people"
+        )
 
 
 def replay_events(
@@ -99,7 +152,23 @@ def replay_events(
     customers.
     """
     counts: dict[str, int] = {}
+    opened: set[int] = set()
+    updated: set[int] = set()
+    resolved: set[int] = set()
     for outcome in process_batch(engine, bodies, config=config):
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        opened.update(outcome.cases_opened)
+        updated.update(outcome.cases_updated)
+        resolved.update(outcome.cases_resolved)
     structlog.contextvars.clear_contextvars()  # the clock's logs name no replayed event
-    return ReplaySummary(counts=counts, clock=run_clock(engine, now, config=config))
+    clock = run_clock(engine, now, config=config)
+    opened.update(clock.cases_opened)
+    updated.update(clock.cases_updated)
+    resolved.update(clock.cases_resolved)
+    return ReplaySummary(
+        counts=counts,
+        clock=clock,
+        cases_opened=frozenset(opened),
+        cases_updated=frozenset(updated - opened),  # a case opened here counts as opened
+        cases_resolved=frozenset(resolved),
+    )

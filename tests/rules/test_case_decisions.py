@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from rules.case_decisions import (
     NEVER_STARTED_NOTE,
     CaseStatus,
     Decision,
     ExistingCase,
+    OperatorOutcome,
     decide_cases,
+    operator_outcome,
 )
 from rules.findings import Finding, RecommendedAction, RevenueImpact
 
@@ -108,3 +112,33 @@ def test_churn_of_a_subscription_that_never_started_is_resolved():
     decisions = decide([case(finding=churn), case(finding=other)], [checkout])
     assert ("churn_signal:sub_A", Decision.AUTO_RESOLVE, NEVER_STARTED_NOTE) in decisions
     assert ("churn_signal:sub_B", Decision.LEAVE, None) in decisions
+
+
+@pytest.mark.parametrize("status", [CaseStatus.ACKNOWLEDGED, CaseStatus.RESOLVED])
+def test_an_operator_status_set_twice_changes_nothing_the_second_time(status):
+    """A repeated ack or resolve is no change (so no second timeline entry)."""
+    assert operator_outcome(status, status) is OperatorOutcome.UNCHANGED
+
+
+def test_acknowledging_a_resolved_case_is_refused():
+    """An ack must not quietly reopen a resolved case."""
+    assert operator_outcome(CaseStatus.RESOLVED, CaseStatus.ACKNOWLEDGED) is OperatorOutcome.REFUSED
+
+
+@pytest.mark.parametrize(
+    ("current", "requested"),
+    [
+        (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED),
+        (CaseStatus.OPEN, CaseStatus.RESOLVED),
+        (CaseStatus.ACKNOWLEDGED, CaseStatus.RESOLVED),
+    ],
+)
+def test_an_open_or_acknowledged_case_moves_forward(current, requested):
+    """Open → acknowledged → resolved, or open → resolved at once."""
+    assert operator_outcome(current, requested) is OperatorOutcome.CHANGED
+
+
+def test_operators_cannot_set_a_case_open():
+    """Opening is billing-ops' own decision (a finding, or a problem that grew)."""
+    with pytest.raises(ValueError, match="acknowledge or resolve"):
+        operator_outcome(CaseStatus.RESOLVED, CaseStatus.OPEN)

@@ -55,18 +55,18 @@ def test_replay_accepts_object_array_and_json_lines(cli_env, tmp_path):
         str(tmp_path / "lines.jsonl"),
     )
     assert result.exit_code == 0
-    assert "replayed 4 events: 1 duplicate, 3 processed" in result.output
+    assert result.stdout.startswith("replayed 4 events (1 duplicate, 3 processed); cases: 1 opened")
     listed = json.loads(run("cases", "list", "--json").output)
     assert [c["kind"] for c in listed] == ["duplicate_subscription"]
 
 
-def test_replay_refuses_a_file_that_is_not_events(cli_env, tmp_path):
-    """A JSON file that is not Stripe events is a clear error, and nothing is processed."""
+def test_replay_of_files_without_events_is_an_error(cli_env, tmp_path):
+    """Only JSON that is not Stripe events: nothing to replay is an error, naming the path."""
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": "world"}')
     result = CliRunner().invoke(main, ["replay", str(bad)])
-    assert result.exit_code != 0
-    assert "not a Stripe event object" in result.output
+    assert result.exit_code == 1
+    assert f"Error: no Stripe events in {bad}" in result.stderr
 
 
 def test_failed_events_are_listed_and_retried(cli_env, tmp_path):
@@ -89,7 +89,9 @@ def test_failed_events_are_listed_and_retried(cli_env, tmp_path):
     listed = run("events", "failed")
     assert "evt_1" in listed.output and "OperationalError: boom" in listed.output
     retried = run("events", "retry", "evt_1", "evt_unknown")
-    assert "requeued 1 events" in retried.output
+    assert "requeued 1 events" in retried.stdout
+    assert retried.exit_code == 1  # not everything named was retried
+    assert "left alone: evt_unknown" in retried.stderr
     assert event_log.list_events(engine, event_log.FAILED) == []
     assert [e.id for e in event_log.list_events(engine, event_log.RECEIVED)] == ["evt_1"]
 
@@ -121,6 +123,99 @@ def test_cases_list_show_ack_resolve(cli_env, tmp_path):
     doc = json.loads(run("cases", "show", str(case_id), "--json").output)
     assert [e["action"] for e in doc["timeline"]] == ["opened", "acknowledged", "resolved"]
     assert doc["status_note"] == "cancelled sub_2"
+
+
+def _replayed_case(tmp_path) -> int:
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(events_of(tmp_path)))
+    run("replay", str(path))
+    return json.loads(run("cases", "list", "--json").output)[0]["id"]
+
+
+def _timeline(case_id: int) -> list[str]:
+    doc = json.loads(run("cases", "show", str(case_id), "--json").output)
+    return [entry["action"] for entry in doc["timeline"]]
+
+
+def test_acknowledging_a_resolved_case_is_refused(cli_env, tmp_path):
+    """`cases ack` of a resolved case does not reopen it: one clear line, exit 1, no change."""
+    case_id = _replayed_case(tmp_path)
+    run("cases", "resolve", str(case_id), "--note", "refunded")
+    result = CliRunner().invoke(main, ["cases", "ack", str(case_id)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: case {case_id} is resolved; acknowledging it would reopen it (billing-ops "
+        "reopens a resolved case itself when its problem grows)\n"
+    )
+    doc = json.loads(run("cases", "show", str(case_id), "--json").output)
+    assert doc["status"] == "resolved" and doc["status_note"] == "refunded"
+    assert _timeline(case_id) == ["opened", "resolved"]
+
+
+@pytest.mark.parametrize("command", [["ack"], ["resolve", "--note", "done"]])
+def test_a_repeated_ack_or_resolve_adds_no_timeline_entry(cli_env, tmp_path, command):
+    """The second `cases ack` (or `resolve`) says nothing changed and writes no entry."""
+    case_id = _replayed_case(tmp_path)
+    verb, *rest = command
+    first = run("cases", verb, str(case_id), *rest)
+    again = run("cases", verb, str(case_id), *rest)
+    status = "acknowledged" if verb == "ack" else "resolved"
+    assert first.stdout == f"case {case_id} is {status}\n"
+    assert again.exit_code == 0
+    assert again.stdout == f"case {case_id} is already {status}; nothing changed\n"
+    assert _timeline(case_id) == ["opened", status]
+
+
+def test_retrying_only_unknown_events_is_an_error_and_needs_no_redis(cli_env, monkeypatch):
+    """`events retry` of an id that is not a failed event: exit 1, named; Redis is not even
+    asked (nothing to put on it)."""
+    run("db", "upgrade")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(main, ["events", "retry", "evt_never_seen"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: not failed or unknown, left alone: evt_never_seen (see billing-ops events failed)\n"
+    )
+
+
+def test_cases_list_of_an_unknown_kind_is_a_usage_error(cli_env):
+    """`cases list --kind nope` names the kinds instead of answering an empty list."""
+    run("db", "upgrade")
+    result = CliRunner().invoke(main, ["cases", "list", "--kind", "nope"])
+    assert result.exit_code == 2
+    assert "'nope' is not one of 'churn_signal', 'dispute'" in result.stderr
+
+
+def test_outbox_list_has_headers_and_one_row_per_notification(cli_env, tmp_path):
+    """`outbox list` prints a header line, then a row per notification with its case,
+    channel, reason, status and attempts; `--help` says what it lists."""
+    from tests.notifications.builders import duplicate_charge_events
+    from worker.notifications.planning import NotifyPolicy
+    from worker.pipeline import process_event
+    from worker.settings import load_settings
+
+    engine = make_engine(cli_env)
+    run("db", "upgrade")
+    policy = NotifyPolicy.from_settings(load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)}))
+    for body in duplicate_charge_events():
+        process_event(engine, body, notify=policy)
+    lines = run("outbox", "list").stdout.splitlines()
+    assert lines[0].split() == [
+        "ID",
+        "CASE",
+        "CHANNEL",
+        "REASON",
+        "STATUS",
+        "ATTEMPTS",
+        "LAST",
+        "ERROR",
+    ]
+    rows = [line.split() for line in lines[1:]]
+    assert len(rows) == 1
+    case_id = json.loads(run("cases", "list", "--json").output)[0]["id"]
+    assert rows[0][1:3] == [str(case_id), "slack"] and rows[0][4:6] == ["skipped", "0"]
+    assert "Notifications (Slack alerts, recovery emails)" in run("outbox", "list", "-h").stdout
 
 
 def test_show_unknown_case_is_a_clear_error(cli_env):
@@ -170,3 +265,21 @@ def test_replay_finds_the_duplicate_charge_with_default_thresholds(cli_env):
     run("replay", str(FIXTURES / "scenarios" / "duplicate_charge"))
     kinds = [c["kind"] for c in json.loads(run("cases", "list", "--json").output)]
     assert "duplicate_charge" in kinds
+
+
+def test_lookup_shows_the_persons_open_cases_and_charges(cli_env):
+    """`lookup` lists the person's recent charges (amount, refund, dispute) and the cases still
+    open, with severity; a resolved case moves out of the open ones."""
+    from tests.support import FIXTURES
+
+    scenario = FIXTURES / "scenarios" / "accidental_duplicate_subscription"
+    charge = json.loads((scenario / "03_charge.succeeded.json").read_text())["data"]["object"]
+    run("replay", str(scenario))
+    (case,) = json.loads(run("cases", "list", "--json").output)
+    text = run("lookup", charge["customer"]).stdout
+    amount = f"{charge['amount'] / 100:.2f} {charge['currency'].upper()}"
+    assert f"  {charge['id']} succeeded {amount}" in text.split("recent charges:")[1]
+    assert f"open cases: 1\n  case {case['id']} [open] {case['severity']} {case['key']}\n" in text
+    run("cases", "resolve", str(case["id"]), "--note", "refunded")
+    after = run("lookup", charge["customer"]).stdout
+    assert "open cases: 0 (none)" in after and "resolved cases: 1" in after

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import click
 from sqlalchemy import Engine
 
@@ -11,7 +14,15 @@ from worker.settings import Process, Settings, load_settings
 from worker.store.db import make_engine, upgrade_database
 from worker.urls import safe_url
 
-__all__ = ["cli_settings", "main", "open_engine", "safe_url", "utc_now"]
+__all__ = [
+    "cli_settings",
+    "configure_cli_logging",
+    "main",
+    "open_engine",
+    "require_redis",
+    "safe_url",
+    "utc_now",
+]
 
 
 def cli_settings(*, process: Process = Process.COMMAND, existing_install: bool = False) -> Settings:
@@ -27,6 +38,16 @@ def cli_settings(*, process: Process = Process.COMMAND, existing_install: bool =
         raise click.ClickException(str(error)) from None
 
 
+def configure_cli_logging(settings: Settings) -> None:
+    """Logging for a one-off command. On a terminal the progress, the warnings and the summary
+    are the interface: only warnings and errors are logged there; elsewhere every log line goes
+    to the collector (stderr, like every process)."""
+    from worker.logs import configure_logging
+
+    quiet = sys.stderr.isatty()
+    configure_logging(settings.log_format, level=logging.WARNING if quiet else logging.INFO)
+
+
 def open_engine(settings: Settings, migrate: bool = True) -> Engine:
     """The store's engine, migrated to the current schema unless told otherwise.
 
@@ -39,6 +60,24 @@ def open_engine(settings: Settings, migrate: bool = True) -> Engine:
     except BillingOpsError as error:
         raise click.ClickException(str(error)) from None
     return engine
+
+
+def require_redis(settings: Settings) -> None:
+    """The Redis this command needs answers, or one line: where, why, and what to do.
+
+    Checked before anything is changed, so a refused command leaves nothing half done.
+    """
+    from worker.broker import ping_redis
+
+    try:
+        ping_redis(settings.effective_redis_url)
+    except BillingOpsError as error:
+        hint = (
+            "start billing-ops serve here, or set REDIS_URL to a running Redis"
+            if settings.embedded_redis
+            else "start Redis there or fix REDIS_URL"
+        )
+        raise click.ClickException(f"{error}: {hint}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,17 +5,27 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 
-from worker.cli.app import cli_settings, main, open_engine, utc_now
+from worker.cli.app import (
+    cli_settings,
+    configure_cli_logging,
+    main,
+    open_engine,
+    require_redis,
+    utc_now,
+)
 from worker.cli.clock import INSTANT, run_instant
 from worker.cli.output import clean, say
-from worker.errors import BillingOpsError
 from worker.settings import Process
+
+log = structlog.get_logger()
 
 
 @main.command()
@@ -41,49 +51,50 @@ def db_upgrade() -> None:
 @click.option("--enqueue", is_flag=True, help="Put events on the queue for running workers.")
 @click.option("--now", type=INSTANT, default=None, help="Run the closing clock as of this instant.")
 def replay(paths: tuple[Path, ...], enqueue: bool, now: datetime | None) -> None:
-    """Feed Stripe event JSON (object, array or JSON Lines) through the pipeline, unsigned."""
-    from worker.logs import configure_logging
-    from worker.replay import ReplayInputError, expand_paths, read_events
+    """Feed Stripe event JSON (object, array or JSON Lines) through the pipeline, unsigned.
+
+    Folders are read for their *.json and *.jsonl files; a file that holds no Stripe events
+    is skipped with a warning. The summary goes to stdout, logs to stderr, and a progress bar
+    to a terminal.
+    """
+    from worker.replay import check_files, events_of, expand_paths
 
     settings = cli_settings()
-    configure_logging(settings.log_format)
-    files = expand_paths(list(paths))
-    try:  # every file checked before anything is processed; one event in memory at a time
-        count = sum(1 for path in files for _ in read_events(path))
-    except (ReplayInputError, OSError) as error:
-        raise click.ClickException(str(error)) from None
-
-    def bodies() -> Iterator[str]:
-        for path in files:
-            yield from read_events(path)
-
+    configure_cli_logging(settings)
+    files, skipped, count = check_files(expand_paths(list(paths)))
+    for file in skipped:
+        log.warning("replay_file_skipped", path=str(file.path), reason=file.reason)
+    if not count:
+        raise click.ClickException(
+            "no Stripe events in " + ", ".join(str(p) for p in paths) + " (event JSON: one "
+            "object, an array, or JSON Lines)"
+        )
     moment = run_instant(now)
-    engine = open_engine(settings)
     if enqueue:
-        from worker.broker import build_broker, event_message, ping_redis
+        from worker.broker import build_broker, event_message
 
-        try:
-            ping_redis(settings.effective_redis_url)
-        except BillingOpsError as error:
-            raise click.ClickException(
-                f"{error}: start billing-ops serve or set REDIS_URL to a running Redis"
-            ) from None
+        require_redis(settings)
+        open_engine(settings)
         broker = build_broker(settings.effective_redis_url, edge=False)
-        with click.progressbar(bodies(), length=count, label="enqueueing", file=sys.stderr) as bar:
+        with _progress(events_of(files), count, "enqueueing") as bar:
             for body in bar:
                 broker.enqueue(event_message(body))
-        click.echo(f"enqueued {count} events", err=True)
+        click.echo(f"enqueued {count} events")
         return
     from worker.replay import replay_events
 
-    with click.progressbar(bodies(), length=count, label="replaying", file=sys.stderr) as bar:
+    engine = open_engine(settings)
+    with _progress(events_of(files), count, "replaying") as bar:
         summary = replay_events(engine, bar, config=settings.rules, now=moment)
-    click.echo(
-        f"replayed {count} events: "
-        + ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
-        + f"; clock evaluated {len(summary.clock.evaluated)} people",
-        err=True,
-    )
+    click.echo(summary.line())
+
+
+def _progress(items: Iterator[str], length: int, label: str) -> Any:
+    """A progress bar on a terminal (stderr); a plain pass over ``items`` anywhere else, so a
+    log collector gets no bar frames."""
+    if sys.stderr.isatty():
+        return click.progressbar(items, length=length, label=label, file=sys.stderr)
+    return nullcontext(items)
 
 
 @main.group()
@@ -134,13 +145,19 @@ def events_retry(event_ids: tuple[str, ...], retry_all: bool) -> None:
         raise click.UsageError("name event ids or pass --all")
     settings = cli_settings(existing_install=True)
     engine = open_engine(settings)
-    ids = (
-        [r.id for r in list_events(engine, FAILED, limit=100_000)] if retry_all else list(event_ids)
-    )
-    reset = reset_for_retry(engine, ids, utc_now())
-    missing = sorted(set(ids) - set(reset))
-    broker = build_broker(settings.effective_redis_url, edge=False)
-    count = requeue_events(engine, broker, reset, utc_now())
-    click.echo(f"requeued {count} events")
-    if missing:
-        say(f"not failed or unknown, left alone: {clean(', '.join(missing))}", err=True)
+    failed = [r.id for r in list_events(engine, FAILED, limit=100_000)]
+    ids = failed if retry_all else [i for i in dict.fromkeys(event_ids) if i in set(failed)]
+    missing = [] if retry_all else sorted(set(event_ids) - set(failed))
+    if ids:
+        require_redis(settings)  # before any change: a refusal leaves nothing half done
+        reset = reset_for_retry(engine, ids, utc_now())
+        missing += sorted(set(ids) - set(reset))  # retried by someone else meanwhile
+        broker = build_broker(settings.effective_redis_url, edge=False)
+        click.echo(f"requeued {requeue_events(engine, broker, reset, utc_now())} events")
+    elif retry_all:
+        click.echo("no failed events")
+    if missing:  # like rm of a missing file: the others are done, the exit says not all
+        raise click.ClickException(
+            f"not failed or unknown, left alone: {clean(', '.join(missing))} "
+            "(see billing-ops events failed)"
+        )

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from worker.cli.app import cli_settings, main, open_engine, utc_now
+from worker.cli.app import cli_settings, main, open_engine, require_redis, utc_now
 from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
 
@@ -65,12 +65,18 @@ def outbox() -> None:
     """Notifications waiting, sent, failed or skipped."""
 
 
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "skipped")
+
+
 @outbox.command("list")
-@click.option(
-    "--status", type=click.Choice(["pending", "sending", "sent", "failed", "cancelled", "skipped"])
-)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--status", type=click.Choice(OUTBOX_STATUSES), help="Only rows in this status.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, one object per row.")
 def outbox_list(status: str | None, as_json: bool) -> None:
+    """Notifications (Slack alerts, recovery emails), newest first: the case each is for,
+    its channel and reason, where it stands, how many attempts, and the last error.
+
+    A failed row is sent again with `billing-ops outbox retry ID` once its cause is fixed.
+    """
     from worker.notifications import outbox as outbox_store
 
     rows = outbox_store.list_rows(open_engine(cli_settings(existing_install=True)), status=status)
@@ -90,11 +96,18 @@ def outbox_list(status: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(docs, indent=2))
         return
+    if not docs:
+        say("no notifications" + (f" {status}" if status else ""))
+        return
+    say(
+        f"{'ID':>6}  {'CASE':>6}  {'CHANNEL':<7}  {'REASON':<17}  {'STATUS':<9}  "
+        f"{'ATTEMPTS':>8}  LAST ERROR"
+    )
     for d in docs:
-        error = f"  {clean(d['last_error'])}" if d["last_error"] else ""
         say(
-            f"{d['id']:>6} case {d['case_id']:<6} {d['channel']:<6} {d['reason']:<17} "
-            f"{d['status']:<9} attempts {d['attempts']}{error}"
+            f"{d['id']:>6}  {d['case_id']:>6}  {clean(d['channel']):<7}  "
+            f"{clean(d['reason']):<17}  {d['status']:<9}  {d['attempts']:>8}  "
+            f"{clean(d['last_error'] or '')}"
         )
 
 
@@ -108,6 +121,14 @@ def outbox_retry(outbox_ids: tuple[int, ...]) -> None:
 
     settings = cli_settings(existing_install=True)
     engine = open_engine(settings)
+    require_redis(settings)
     reset = outbox_store.reset_failed(engine, list(outbox_ids), utc_now())
     count = enqueue_notifications(build_broker(settings.effective_redis_url, edge=False), reset)
     click.echo(f"requeued {count} notification(s)")
+    missing = sorted(set(outbox_ids) - set(reset))
+    if missing:  # as `events retry`: the others are done, the exit says not all
+        raise click.ClickException(
+            "not failed or unknown, left alone: "
+            + ", ".join(str(i) for i in missing)
+            + " (see billing-ops outbox list --status failed)"
+        )

@@ -193,7 +193,7 @@ def _transition(case_id: str, status: str, actor: str, note: str | None) -> None
     from worker.cases import set_status
 
     try:
-        doc = set_status(
+        change = set_status(
             open_engine(cli_settings(existing_install=True)),
             _case_id(case_id),
             status,
@@ -203,7 +203,11 @@ def _transition(case_id: str, status: str, actor: str, note: str | None) -> None
         )
     except BillingOpsError as error:
         raise click.ClickException(clean(str(error))) from None
-    say(f"case {doc['id']} is {doc['status']}")
+    doc = change.case
+    if change.changed:
+        say(f"case {doc['id']} is {doc['status']}")
+    else:
+        say(f"case {doc['id']} is already {doc['status']}; nothing changed")
 
 
 @main.command()
@@ -233,34 +237,37 @@ def lookup(query: str, as_json: bool) -> None:
             f"<{clean(customer['email'] or '')}>"
         )
     for label in ("active", "canceled"):
-        say(f"{label} subscriptions:")
-        for sub in doc["subscriptions"][label] or [{"id": "none"}]:
+        subs = doc["subscriptions"][label]
+        say(f"{label} subscriptions:" + ("" if subs else " none"))
+        for sub in subs:
             items = ", ".join(
                 f"{i['quantity']}× {i['product']} "
                 f"{format_money(i['unit_amount_minor'], i['currency'])}/{i['interval']}"
                 for i in sub.get("items", [])
             )
             say(f"  {clean(sub['id'])} {clean(sub.get('status', ''))} {clean(items)}")
-    say("recent invoices:")
-    for inv in doc["invoices"] or [{"id": "none"}]:
-        amount = format_money(inv["amount_due_minor"], inv["currency"]) if "currency" in inv else ""
+    say("recent invoices:" + ("" if doc["invoices"] else " none"))
+    for inv in doc["invoices"]:
+        amount = format_money(inv["amount_due_minor"], inv["currency"])
         say(
             f"  {clean(inv['id'])} {clean(inv.get('status', ''))} "
             f"{clean(inv.get('billing_reason') or '')} {clean(amount)}"
         )
-    say("recent charges:")
-    for charge in doc["charges"] or [{"id": "none"}]:
-        amount = (
-            format_money(charge["amount_minor"], charge["currency"]) if "currency" in charge else ""
-        )
+    say("recent charges:" + ("" if doc["charges"] else " none"))
+    for charge in doc["charges"]:
+        amount = format_money(charge["amount_minor"], charge["currency"])
         flags = [f for f in ("refunded", "disputed") if charge.get(f)]
         say(
             f"  {clean(charge['id'])} {clean(charge.get('status') or '')} {clean(amount)}"
             f" {' '.join(flags)}".rstrip()
         )
     say("anomalies: " + clean("; ".join(doc["anomalies"]) or "none"))
-    for case in doc["cases"]:
+    unresolved = [c for c in doc["cases"] if c["status"] != "resolved"]
+    say(f"open cases: {len(unresolved)}" + ("" if unresolved else " (none)"))
+    for case in unresolved:
         say(
-            f"open case {case['id']} [{clean(case['status'])}] {clean(case['severity'])} "
+            f"  case {case['id']} [{clean(case['status'])}] {clean(case['severity'])} "
             f"{clean(case['key'])} {clean(format_money(case['at_stake_minor'], case['currency']))}"
         )
+    if len(unresolved) < len(doc["cases"]):
+        say(f"resolved cases: {len(doc['cases']) - len(unresolved)} (cases list --status resolved)")

@@ -22,7 +22,7 @@ from typing import Any
 import click
 import structlog
 
-from worker.cli.app import cli_settings, main, open_engine, safe_url, utc_now
+from worker.cli.app import cli_settings, main, open_engine, require_redis, safe_url, utc_now
 from worker.errors import BillingOpsError, PortInUseError
 from worker.settings import SECRET_FILE_NAME, Process, Settings
 from worker.supervisor import Child, CrashLoop, Supervisor, child_pids
@@ -149,16 +149,6 @@ def worker(processes: int, threads: int) -> None:
     finally:
         supervisor.stop()
         log.info("worker_stopped")
-
-
-def require_redis(settings: Settings) -> None:
-    """The configured Redis answers, or one line: where, why, and what to do."""
-    from worker.broker import ping_redis
-
-    try:
-        ping_redis(settings.effective_redis_url)
-    except BillingOpsError as error:
-        raise click.ClickException(f"{error}: start Redis there or fix REDIS_URL") from None
 
 
 def _banner(settings: Settings, base_url: str, *, embedded_redis: bool) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 
 import click
 
-from worker.cli.app import cli_settings, main, open_engine, utc_now
+from worker.cli.app import cli_settings, configure_cli_logging, main, open_engine, utc_now
 from worker.settings import Settings
 
 
@@ -29,15 +28,6 @@ def _key(settings: Settings) -> str:
             "Stripe API (a restricted key with read access is enough)"
         )
     return settings.stripe_api_key
-
-
-def _configure_logging(settings: Settings) -> None:
-    """On a terminal the progress line, the warnings and the summary are the interface: only
-    warnings and errors are logged there; elsewhere every log line goes to the collector."""
-    from worker.logs import configure_logging
-
-    quiet = sys.stderr.isatty()
-    configure_logging(settings.log_format, level=logging.WARNING if quiet else logging.INFO)
 
 
 class ProgressLine:
@@ -96,7 +86,7 @@ def sync(since: str, only: str | None, rate: float) -> None:
             param_hint="--only",
         )
     settings = cli_settings()
-    _configure_logging(settings)
+    configure_cli_logging(settings)
     client, http = paced_client(_key(settings), settings.stripe_api_base, rate=rate)
     progress = ProgressLine()
     summary = run_sync(
@@ -122,7 +112,7 @@ def backfill(since: str, rate: float) -> None:
     from worker.sync.client import paced_client
 
     settings = cli_settings()
-    _configure_logging(settings)
+    configure_cli_logging(settings)
     client, http = paced_client(_key(settings), settings.stripe_api_base, rate=rate)
     progress = ProgressLine()
     summary = run_backfill(
