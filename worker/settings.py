@@ -172,7 +172,7 @@ def load_settings(
         data_dir=data_dir,
         webhook_secrets=secrets_,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'billing-ops.db'}",
-        redis_url=env.get("REDIS_URL") or None,
+        redis_url=_redis_url(env),
         stripe_api_key=env.get("STRIPE_API_KEY") or None,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
@@ -298,6 +298,20 @@ def _data_dir(env: Mapping[str, str], *, must_exist: bool) -> Path:
     return path
 
 
+#: The schemes redis-py connects to.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("REDIS_URL") or "").strip()
+    if raw and urlsplit(raw).scheme not in REDIS_SCHEMES:
+        raise ConfigurationError(
+            f"REDIS_URL {raw!r} is not a Redis URL: use redis://HOST:6379/0 "
+            "(rediss:// for TLS, unix:///PATH for a socket)"
+        )
+    return raw or None
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     raw = env.get(name) or choices[0]
     if raw not in choices:
@@ -340,12 +354,17 @@ def _webhook_secrets(raw: str | None, data_dir: Path) -> tuple[tuple[str, ...], 
     path = data_dir / SECRET_FILE_NAME
     if path.exists():
         return (path.read_text().strip(),), True
-    data_dir.mkdir(parents=True, exist_ok=True)
     secret = "whsec_" + secrets.token_urlsafe(32)
     try:
+        data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process of this install won the race
         return (path.read_text().strip(),), True
+    except OSError as error:
+        raise ConfigurationError(
+            f"BILLING_OPS_DATA_DIR {data_dir} cannot be written ({error.strerror or error}): "
+            "point it at a folder this user can write"
+        ) from None
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")
     return (secret,), True

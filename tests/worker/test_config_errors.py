@@ -53,11 +53,52 @@ def test_database_url_of_an_unsupported_database(tmp_path):
 
 
 def test_unreachable_postgresql(tmp_path):
-    """A PostgreSQL that refuses connections is named, with its password hidden."""
-    url = f"postgresql://ops:hunter2@127.0.0.1:{free_port()}/billing"
+    """A PostgreSQL that refuses connections is named as written, with its password hidden,
+    and what to do."""
+    port = free_port()
+    url = f"postgresql://ops:hunter2@127.0.0.1:{port}/billing"
     result = run(["db", "upgrade"], tmp_path, DATABASE_URL=url)
-    assert_one_line_error(result, "database unreachable", "127.0.0.1")
+    assert_one_line_error(
+        result,
+        f"database unreachable at postgresql://ops:***@127.0.0.1:{port}/billing",
+        "fix DATABASE_URL",
+    )
     assert "hunter2" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_postgresql_url_works_from_the_first_command(tmp_path, postgres_url):
+    """With the default install (psycopg is a dependency, not an extra), `db upgrade` and a
+    reading command work on an empty PostgreSQL database with no data dir at all."""
+    upgraded = run(["db", "upgrade"], tmp_path, DATABASE_URL=postgres_url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout == "database is up to date\n"
+    listed = run(["cases", "list", "--json"], tmp_path, DATABASE_URL=postgres_url)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_sqlite_folder_that_cannot_be_created(tmp_path):
+    """A SQLite file whose folder cannot be made (here: under a file) is one line naming it."""
+    (tmp_path / "taken").write_text("a file, not a folder")
+    url = f"sqlite:///{tmp_path / 'taken' / 'billing-ops.db'}"
+    result = run(["db", "upgrade"], tmp_path, DATABASE_URL=url)
+    assert_one_line_error(result, f"cannot create the folder {tmp_path / 'taken'}", "DATABASE_URL")
+
+
+def test_serve_with_a_data_dir_it_cannot_write(tmp_path):
+    """serve must keep its secret in the data dir: one that cannot be made is one line."""
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = run(["serve", "--port", str(free_port())], tmp_path,
+                 BILLING_OPS_DATA_DIR=str(tmp_path / "taken" / "data"))  # fmt: skip
+    assert_one_line_error(result, "BILLING_OPS_DATA_DIR", "cannot be written")
+
+
+def test_a_redis_url_that_is_not_a_url(tmp_path):
+    """REDIS_URL=notaurl is named with the accepted forms, before any connection is tried."""
+    result = run(["worker"], tmp_path, REDIS_URL="localhost:6379")
+    assert_one_line_error(result, "REDIS_URL 'localhost:6379' is not a Redis URL", "redis://")
 
 
 def test_data_dir_that_is_a_file(tmp_path):
@@ -91,10 +132,7 @@ def test_replay_enqueue_with_redis_down(tmp_path):
     event = FIXTURES / "events" / "customer.created__current.json"
     url = f"redis://127.0.0.1:{free_port()}/0"
     result = run(["replay", "--enqueue", str(event)], tmp_path, REDIS_URL=url)
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Redis unreachable" in errors[0] and url in errors[0]
-    assert "Traceback" not in result.stderr
+    assert_one_line_error(result, "Redis unreachable", url, "REDIS_URL")
 
 
 @pytest.mark.parametrize("flag", ["--version"])

@@ -35,6 +35,8 @@ def normalise_url(url: str) -> str:
     return url
 
 
+#: How long a PostgreSQL connection attempt may take before it counts as unreachable.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 #: The databases billing-ops is tested on.
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
@@ -61,7 +63,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(path).parent, "DATABASE_URL's SQLite file")
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
         )
@@ -69,7 +71,26 @@ def make_engine(url: str) -> Engine:
         return engine
     # hide_parameters: an error's text (logged, kept as an event's last_error) names the
     # statement, never the values bound to it (emails, payloads)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        hide_parameters=True,
+        # a host that drops packets is a one-line error after this long, not a hang
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
+    )
+
+
+def _make_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` (for ``what``), or say in one line why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot create the folder {folder} for {what} ({error.strerror or error}): point "
+            "BILLING_OPS_DATA_DIR or DATABASE_URL at a folder this user can write"
+        ) from None
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -142,16 +163,21 @@ def upgrade_database(engine: Engine, data_dir: Path | None = None) -> None:
     try:
         _upgrade(engine, data_dir)
     except OperationalError as error:
-        where = engine.url.render_as_string(hide_password=True)
+        url = engine.url
+        if url.get_backend_name() == "postgresql":  # as the operator wrote it, not +psycopg
+            url = url.set(drivername="postgresql")
+        where = url.render_as_string(hide_password=True)
         reason = str(error.orig or error).strip().splitlines()[0]
-        raise StoreUnavailableError(f"database unreachable at {where}: {reason}") from None
+        raise StoreUnavailableError(
+            f"database unreachable at {where} ({reason}): start it or fix DATABASE_URL"
+        ) from None
 
 
 def _upgrade(engine: Engine, data_dir: Path | None) -> None:
     config = alembic_config(engine)
     if is_sqlite(engine):
         lock_dir = data_dir or Path(engine.url.database or ".").resolve().parent
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        _make_folder(lock_dir, "the migration lock")
         with open(lock_dir / "migrate.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             command.upgrade(config, "head")
