@@ -307,12 +307,19 @@ class StatusChange:
 
 def set_status(
     engine: Engine, case_id: int, status: str, *, actor: str, note: str | None, now: datetime
+) -> dict[str, Any]:
+    """``change_status`` for callers that only need the case after it (the API)."""
+    return change_status(engine, case_id, status, actor=actor, note=note, now=now).case
+
+
+def change_status(
+    engine: Engine, case_id: int, status: str, *, actor: str, note: str | None, now: datetime
 ) -> StatusChange:
     """An operator acknowledges or resolves a case; the change lands in its timeline once.
 
-    The one place every caller (CLI, API) changes a case's status by hand: a repeated
-    acknowledge or resolve changes nothing and adds no timeline entry; acknowledging a
-    resolved case is a ``CaseTransitionError`` (``rules.case_decisions.operator_outcome``).
+    The one place every caller (CLI, API, console) changes a case's status by hand: a
+    repeated acknowledge or resolve changes nothing and adds no timeline entry; acknowledging
+    a resolved case is a ``CaseTransitionError`` (``rules.case_decisions.operator_outcome``).
     """
     requested = CaseStatus(status)
     with write_session(engine) as session:

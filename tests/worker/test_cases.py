@@ -272,3 +272,23 @@ def test_cancellation_billing_ops_executed_opens_no_churn_case(engine):
     assert [c["key"] for c in list_cases(engine) if c["kind"] == "churn_signal"] == [
         "churn_signal:sub_1"
     ]
+
+
+def test_the_api_way_in_keeps_one_timeline_entry_and_refuses_reopening(engine):
+    """`set_status` (what the API calls) shares the CLI's transition: a repeated resolve adds
+    no entry, and acknowledging the resolved case raises instead of reopening it."""
+    from worker.cases import get_case
+    from worker.errors import CaseTransitionError
+
+    for n in (1, 2):
+        process_event(engine, envelope(f"evt_{n}", "customer.subscription.created",
+                      subscription(f"sub_{n}", "cus_1", created=T0 + n), T0 + n))  # fmt: skip
+    (case,) = list_cases(engine)
+    for _ in range(2):
+        doc = set_status(engine, case["id"], "resolved", actor="sam", note="done", now=utc_now())
+        assert doc["status"] == "resolved"
+    with pytest.raises(CaseTransitionError, match="would reopen it"):
+        set_status(engine, case["id"], "acknowledged", actor="sam", note=None, now=utc_now())
+    actions = [e["action"] for e in get_case(engine, case["id"])["timeline"]]
+    assert actions.count("resolved") == 1 and "acknowledged" not in actions
+    assert get_case(engine, case["id"])["status"] == "resolved"

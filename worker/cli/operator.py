@@ -190,10 +190,10 @@ def cases_resolve(case_id: str, note: str, actor: str) -> None:
 
 
 def _transition(case_id: str, status: str, actor: str, note: str | None) -> None:
-    from worker.cases import set_status
+    from worker.cases import change_status
 
     try:
-        change = set_status(
+        change = change_status(
             open_engine(cli_settings(existing_install=True)),
             _case_id(case_id),
             status,
