@@ -6,6 +6,7 @@ start-up and passes the result down.
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 from collections.abc import Mapping
@@ -235,8 +236,11 @@ def rules_config(env: Mapping[str, str]) -> RulesConfig:
     known = {RULE_ENV_PREFIX + spec.name.upper() for spec in fields(RulesConfig)}
     unknown = sorted(k for k in env if k.startswith(RULE_ENV_PREFIX) and k not in known)
     if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
         raise ConfigurationError(
-            f"unknown rule setting {unknown[0]}; the rule settings are: {', '.join(sorted(known))}"
+            f"unknown rule setting {unknown[0]}; {hint}the rule settings are: "
+            f"{', '.join(sorted(known))}"
         )
     overrides: dict[str, Any] = {}
     for spec in fields(RulesConfig):
@@ -349,7 +353,10 @@ def _webhook_secrets(raw: str | None, data_dir: Path) -> tuple[tuple[str, ...], 
     if raw:
         values = tuple(part.strip() for part in raw.split(",") if part.strip())
         if not values:
-            raise ConfigurationError("STRIPE_WEBHOOK_SECRET is set but holds no secret")
+            raise ConfigurationError(
+                "STRIPE_WEBHOOK_SECRET is set but holds no secret: set it to your endpoint's "
+                "signing secret (whsec_…), two comma-separated during a rotation"
+            )
         return values, False
     path = data_dir / SECRET_FILE_NAME
     if path.exists():

@@ -111,7 +111,12 @@ def test_data_dir_that_is_a_file(tmp_path):
 def test_unknown_rule_setting(tmp_path):
     """A misspelt BILLING_OPS_RULE_* is an error that lists the real names."""
     result = run(["db", "upgrade"], tmp_path, BILLING_OPS_RULE_DUPLICATE_WINDOW="60")
-    assert_one_line_error(result, "BILLING_OPS_RULE_DUPLICATE_WINDOW", "the rule settings are")
+    assert_one_line_error(
+        result,
+        "unknown rule setting BILLING_OPS_RULE_DUPLICATE_WINDOW",
+        "did you mean BILLING_OPS_RULE_DUPLICATE_CHARGE_WINDOW_SECONDS?",
+        "the rule settings are",
+    )
 
 
 def test_bad_log_format(tmp_path):
@@ -205,3 +210,9 @@ def test_worker_refuses_a_redis_that_does_not_answer(tmp_path):
     result = run(["worker", "--processes", "1"], tmp_path, REDIS_URL=url)
     assert_one_line_error(result, "Redis unreachable", url, "REDIS_URL")
     assert not (tmp_path / "data").exists()
+
+
+def test_web_refuses_a_webhook_secret_with_no_secret_in_it(tmp_path, redis_url):
+    """STRIPE_WEBHOOK_SECRET="," is set but empty: refused, saying what a secret looks like."""
+    result = run(["web"], tmp_path, STRIPE_WEBHOOK_SECRET=",", REDIS_URL=redis_url)
+    assert_one_line_error(result, "STRIPE_WEBHOOK_SECRET is set but holds no secret", "whsec_")
