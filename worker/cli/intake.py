@@ -30,7 +30,7 @@ log = structlog.get_logger()
 
 @main.command()
 def secret() -> None:
-    """Print the webhook signing secret ``serve`` uses (the first one, during a rotation)."""
+    """Print the webhook signing secret serve uses (the first one, during a rotation)."""
     click.echo(cli_settings(process=Process.ALL_IN_ONE).webhook_secrets[0])
 
 

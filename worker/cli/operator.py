@@ -176,7 +176,11 @@ def cases_show(case_id: str, as_json: bool) -> None:
 @click.option("--by", "actor", default=getpass.getuser)
 @click.option("--note")
 def cases_ack(case_id: str, actor: str, note: str | None) -> None:
-    """Acknowledge a case: someone is on it."""
+    """Acknowledge a case: someone is on it.
+
+    Again on an acknowledged case: nothing changes. On a resolved case: refused (exit 1);
+    billing-ops reopens a resolved case itself when its problem grows.
+    """
     _transition(case_id, "acknowledged", actor, note)
 
 
@@ -185,7 +189,7 @@ def cases_ack(case_id: str, actor: str, note: str | None) -> None:
 @click.option("--note", required=True, help="What was done.")
 @click.option("--by", "actor", default=getpass.getuser)
 def cases_resolve(case_id: str, note: str, actor: str) -> None:
-    """Resolve a case with a note of what was done."""
+    """Resolve a case with a note of what was done (again on a resolved case: nothing changes)."""
     _transition(case_id, "resolved", actor, note)
 
 
