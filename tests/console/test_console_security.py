@@ -117,6 +117,27 @@ def test_resolving_needs_a_note_and_records_the_operator(console_app):
     assert case["timeline"][-1]["actor"] == "admin"
 
 
+def test_acknowledging_a_resolved_case_from_the_console_leaves_it_resolved(console_app):
+    """The console shares the CLI's and the API's transition: an ack of a resolved case is
+    refused with the reason on the page (no 500, not reopened), and a repeated resolve adds no
+    second timeline entry."""
+    client = signed_in(console_app)
+    engine = console_app.config["ENGINE"]
+    token = csrf_token(client, "/cases/1")
+    resolve = {"status": "resolved", "note": "refunded", "csrf_token": token}
+    client.post("/cases/1/status", data=resolve)
+    client.post("/cases/1/status", data=resolve)
+    response = client.post(
+        "/cases/1/status", data={"status": "acknowledged", "csrf_token": token},
+        follow_redirects=True,
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "would reopen it" in response.get_data(as_text=True)
+    case = get_case(engine, 1)
+    assert case["status"] == "resolved"
+    assert [e["action"] for e in case["timeline"]].count("resolved") == 1
+
+
 def test_sign_out_needs_the_token_and_ends_the_session(console_app):
     """Sign-out is a CSRF-protected POST; afterwards the pages ask for the token again."""
     client = signed_in(console_app)

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, select
 from webhooks.console.auth import operator_required, signed_in
 from webhooks.console.blueprint import bp
 from worker.action_requests import ACTIONS
-from worker.cases import ACKNOWLEDGED, RESOLVED, get_case, set_status
-from worker.errors import CaseNotFoundError
+from worker.cases import ACKNOWLEDGED, RESOLVED, change_status, get_case
+from worker.errors import CaseNotFoundError, CaseTransitionError
 from worker.handoff import SECTIONS, TITLES
 from worker.lookup import lookup
 from worker.pipeline import utc_now
@@ -84,7 +84,7 @@ def case_status(case_id: int) -> Any:
         flash("Say what was done before resolving the case.", "error")
         return redirect(url_for("console.case_detail", case_id=case_id))
     try:
-        set_status(
+        change = change_status(
             current_app.config["ENGINE"],
             case_id,
             status,
@@ -94,6 +94,12 @@ def case_status(case_id: int) -> Any:
         )
     except CaseNotFoundError:
         abort(404, description=f"There is no case {case_id}.")
-    log.info("console_case_status", case_id=case_id, status=status, operator=operator.name)
-    flash(f"Case {case_id} is {status}.", "ok")
+    except CaseTransitionError as error:  # an ack of a resolved case: it is not reopened
+        flash(f"{str(error)[:1].upper()}{str(error)[1:]}.", "error")
+        return redirect(url_for("console.case_detail", case_id=case_id))
+    if change.changed:
+        log.info("console_case_status", case_id=case_id, status=status, operator=operator.name)
+        flash(f"Case {case_id} is {status}.", "ok")
+    else:
+        flash(f"Case {case_id} is already {status}; nothing changed.", "ok")
     return redirect(url_for("console.case_detail", case_id=case_id))
