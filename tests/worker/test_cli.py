@@ -184,7 +184,8 @@ def test_cases_list_of_an_unknown_kind_is_a_usage_error(cli_env):
     run("db", "upgrade")
     result = CliRunner().invoke(main, ["cases", "list", "--kind", "nope"])
     assert result.exit_code == 2
-    assert "'nope' is not one of 'churn_signal', 'dispute'" in result.stderr
+    assert "Error: Invalid value for --kind: 'nope'" in result.stderr
+    assert "churn_signal, dispute, duplicate_charge" in result.stderr
 
 
 def test_outbox_list_has_headers_and_one_row_per_notification(cli_env, tmp_path):
@@ -279,7 +280,8 @@ def test_lookup_shows_the_persons_open_cases_and_charges(cli_env):
     text = run("lookup", charge["customer"]).stdout
     amount = f"{charge['amount'] / 100:.2f} {charge['currency'].upper()}"
     assert f"  {charge['id']} succeeded {amount}" in text.split("recent charges:")[1]
-    assert f"open cases: 1\n  case {case['id']} [open] {case['severity']} {case['key']}\n" in text
+    opened = f"open cases: 1\n  case {case['id']} [open] {case['severity']} {case['key']} "
+    assert opened in text
     run("cases", "resolve", str(case["id"]), "--note", "refunded")
     after = run("lookup", charge["customer"]).stdout
-    assert "open cases: 0 (none)" in after and "resolved cases: 1" in after
+    assert "open cases: 0 (none)" in after

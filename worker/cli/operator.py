@@ -273,5 +273,3 @@ def lookup(query: str, as_json: bool) -> None:
             f"  case {case['id']} [{clean(case['status'])}] {clean(case['severity'])} "
             f"{clean(case['key'])} {clean(format_money(case['at_stake_minor'], case['currency']))}"
         )
-    if len(unresolved) < len(doc["cases"]):
-        say(f"resolved cases: {len(doc['cases']) - len(unresolved)} (cases list --status resolved)")
