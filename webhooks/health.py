@@ -6,6 +6,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify
 
 from webhooks.metrics import render_metrics
+from worker.queue_depth import QueueCollector
 from worker.store.db import ping_database
 
 bp = Blueprint("health", __name__)
@@ -39,5 +40,9 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    payload, content_type = render_metrics(current_app.config["SETTINGS"].metrics_multiprocess_dir)
+    broker = current_app.config["BROKER"]
+    payload, content_type = render_metrics(
+        current_app.config["SETTINGS"].metrics_multiprocess_dir,
+        QueueCollector(broker.client, broker.namespace),
+    )
     return Response(payload, content_type=content_type)

@@ -1,19 +1,24 @@
-"""Prometheus metrics of the HTTP edge.
+"""Prometheus metrics of the HTTP edge, and ``/metrics`` for the whole pipeline.
 
-Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``serve`` does) so that
-``/metrics`` adds up every worker process.
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``serve``, ``web`` and ``worker`` set it; see
+``worker.metrics_dir``) every gunicorn and Dramatiq process writes its own files there and a
+scrape adds them up with prometheus-client's ``MultiProcessCollector``: the edge's counters
+below and the workers' (``worker.metrics``). The queues' depth and oldest message age are read
+from Redis at scrape time (``worker.queue_depth``), never stored.
 """
 
 from __future__ import annotations
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 WEBHOOKS_RECEIVED = Counter("billing_ops_webhooks_received_total", "Webhook deliveries received.")
 WEBHOOKS_ACCEPTED = Counter(
@@ -29,10 +34,13 @@ ENQUEUE_SECONDS = Histogram(
 )
 
 
-def render_metrics(multiprocess_dir: str | None) -> tuple[bytes, str]:
-    """The exposition text (aggregated across processes in multiprocess mode)."""
+def render_metrics(multiprocess_dir: str | None, queues: Collector) -> tuple[bytes, str]:
+    """The exposition text: every process's metrics (aggregated in multiprocess mode, this
+    process's own otherwise) and the queues as Redis shows them now."""
+    live = CollectorRegistry()
+    live.register(queues)
     if multiprocess_dir:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
+        return generate_latest(registry) + generate_latest(live), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY) + generate_latest(live), CONTENT_TYPE_LATEST

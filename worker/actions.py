@@ -45,6 +45,7 @@ from rules.actions import (
 from rules.codec import finding_from_json
 from rules.context import RuleContext
 from rules.formatting import format_money
+from worker import metrics
 from worker.cases import RESOLVED, _case_row, case_snapshot, iso, rerender
 from worker.errors import BillingOpsError, DeliveryError
 from worker.lookup import object_type_of
@@ -235,6 +236,7 @@ def _record_success(
     with write_session(engine) as session:
         row = _case_row(session, case_id)
         row.updated_at = now
+        kind = row.kind
         if type_ is ActionType.NO_ACTION:
             row.status, row.resolved_at, row.status_by = RESOLVED, now, actor
             row.status_note = "resolved with no action"
@@ -242,6 +244,8 @@ def _record_success(
         session.add(
             CaseEntryRow(case_id=case_id, at=now, actor=actor, action="action_taken", note=detail)
         )
+    if type_ is ActionType.NO_ACTION:
+        metrics.case_resolved_by_operator(kind)
 
 
 def _call_stripe(

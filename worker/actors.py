@@ -6,6 +6,7 @@ process and the tests can import this package without a Redis connection.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import dramatiq
@@ -13,13 +14,13 @@ import structlog
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 
-from worker import pipeline
+from worker import metrics, pipeline
 from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
 from worker.clock import run as clock_run
 from worker.clock.queue import CLOCK_QUEUE, RUN_CLOCK_ACTOR
 from worker.clock.ticker import ClockTicker
 from worker.logs import configure_logging
-from worker.middleware import LogContext
+from worker.middleware import LogContext, MetricsBookkeeping
 from worker.notifications import delivery
 from worker.notifications.planning import NotifyPolicy
 from worker.notifications.queue import DELIVER_NOTIFICATION_ACTOR, enqueue_notifications
@@ -77,17 +78,29 @@ def process_event(body: str) -> None:
     except Exception as error:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
+        final = retries >= MAX_EVENT_RETRIES
         event_log.record_failure(
             rt.engine,
             pipeline.event_id_of(body),
             f"{type(error).__name__}: {error}",
-            final=retries >= MAX_EVENT_RETRIES,
+            final=final,
             now=pipeline.utc_now(),
             payload=body,  # no row yet (the first insert failed): keep one, not a dead letter
         )
+        metrics.event_attempt_failed(pipeline.event_type_of(body), final=final)
         log.exception("event_failed", retries=retries)
         raise
+    if outcome.cases_opened or outcome.cases_updated:
+        _observe_arrival_to_case()
     enqueue_notifications(rt.broker, outcome.outbox_ids)
+
+
+def _observe_arrival_to_case() -> None:
+    """Arrival → case lag: from the moment the edge built the message (Dramatiq's
+    ``message_timestamp``, milliseconds) to now, just after the case change committed."""
+    message = CurrentMessage.get_current_message()
+    if message is not None:
+        metrics.case_reached(time.time() - message.message_timestamp / 1000)
 
 
 def deliver_notification(outbox_id: int) -> None:
@@ -122,7 +135,12 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
     broker = build_broker(
         settings.effective_redis_url,
         edge=False,
-        middleware=[CurrentMessage(), LogContext(), ticker],
+        middleware=[
+            CurrentMessage(),
+            LogContext(),
+            MetricsBookkeeping(settings.metrics_multiprocess_dir),
+            ticker,
+        ],
     )
     dramatiq.set_broker(broker)
     engine = make_engine(settings.database_url)

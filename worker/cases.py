@@ -26,6 +26,7 @@ from rules.case_decisions import (
     operator_outcome,
 )
 from rules.findings import KINDS
+from worker import metrics
 from worker.case_document import CaseDocument, CustomerView, load_document
 from worker.case_queries import CaseQuery, iter_cases
 from worker.case_view import case_view
@@ -54,6 +55,7 @@ class SyncResult:
     updated: tuple[int, ...] = ()
     resolved: tuple[int, ...] = ()
     outbox: tuple[int, ...] = ()  # new pending notification rows, for the actor to enqueue
+    changes: tuple[tuple[str, str], ...] = ()  # (kind, change) of each case touched: metrics
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,13 @@ def sync_cases(
             # Same finding: the customer view (a new name) and the billing state may have moved.
             _render(row, finding, snapshot)
     outbox = plan_notifications(session, changes, snapshot, now, notify)
-    return SyncResult(tuple(opened), tuple(updated), tuple(resolved), outbox)
+    return SyncResult(
+        tuple(opened),
+        tuple(updated),
+        tuple(resolved),
+        outbox,
+        changes=tuple((item.case.kind, item.change) for item in changes),
+    )
 
 
 def _object_ids(snapshot: BillingSnapshot) -> list[str]:
@@ -335,6 +343,9 @@ def change_status(
             row.resolved_at = now if requested is CaseStatus.RESOLVED else None
             rerender(session, row)
             _entry(session, row, now, status, actor=actor, note=note)
+        kind = row.kind
+    if outcome is OperatorOutcome.CHANGED and requested is CaseStatus.RESOLVED:
+        metrics.case_resolved_by_operator(kind)
     return StatusChange(case=get_case(engine, case_id), changed=outcome is OperatorOutcome.CHANGED)
 
 

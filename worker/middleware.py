@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dramatiq
@@ -33,3 +34,18 @@ class LogContext(dramatiq.Middleware):
         structlog.contextvars.clear_contextvars()
 
     after_skip_message = after_process_message
+
+
+class MetricsBookkeeping(dramatiq.Middleware):
+    """A Dramatiq worker process that shuts down tells prometheus-client's multiprocess mode
+    it is gone (``mark_process_dead``), as gunicorn's ``child_exit`` does for web workers; a
+    process killed outright is reported by the supervisor that sees its group end."""
+
+    def __init__(self, multiprocess_dir: str | None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)

@@ -7,6 +7,7 @@ one event, one set of effects.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ def process_event(
     events wants. ``refresher`` (with ``STRIPE_API_KEY``) adds the person's subscriptions as
     the Stripe API shows them now, and ``products`` the names of products not learned yet.
     """
+    started = time.perf_counter()
     try:
         event = validate_event(body)  # the edge's own check: normally passed already
     except MalformedEventError as error:
@@ -76,6 +78,7 @@ def process_event(
         row_id = event_log.record_unprocessable(
             engine, body, f"MalformedEventError: {detail}", now=clock()
         )
+        metrics.event_unreadable(event_type_of(body))
         return Outcome(event_id=row_id, status="malformed")
     structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
     status = event_log.record_received(
@@ -90,6 +93,7 @@ def process_event(
     )
     if status == event_log.PROCESSED:
         log.info("event_duplicate")
+        metrics.event_duplicate(event.type)
         return Outcome(event_id=event.id, status="duplicate")
     event = _trusted(event, clock())
 
@@ -126,6 +130,7 @@ def process_event(
         row = event_log.claim_for_processing(session, event.id)
         if row is None:
             log.info("event_duplicate")
+            metrics.event_duplicate(event.type)
             return Outcome(event_id=event.id, status="duplicate")
         if person is None:
             person = _person_of(session, records)
@@ -133,7 +138,7 @@ def process_event(
             session, event, records, person, config=config, notify=notify, now=clock()
         )
         event_log.mark_processed(row, customer_id=outcome.customer_id, now=outcome.now)
-    return outcome.logged()
+    return outcome.logged(seconds=time.perf_counter() - started)
 
 
 def _person_of(session: Session, records: tuple[ObjectRecord, ...]) -> projection.Person:
@@ -151,9 +156,15 @@ class _Done:
     outcome: Outcome
     customer_id: str | None  # the event's first customer, for the event log
     now: datetime
+    event_type: str
+    case_changes: tuple[tuple[str, str], ...]  # (kind, change), for the metrics
 
-    def logged(self) -> Outcome:
+    def logged(self, seconds: float | None = None) -> Outcome:
+        """Said once committed, in the log and the metrics (``seconds``: the event's own
+        processing time, when it had a transaction of its own)."""
         o = self.outcome
+        metrics.event_processed(self.event_type, seconds=seconds)
+        metrics.cases_changed(self.case_changes)
         log.info(
             "event_processed",
             findings=list(o.findings),
@@ -204,7 +215,8 @@ def _project_and_evaluate(
         cases_resolved=synced.resolved,
         outbox_ids=synced.outbox,
     )
-    return _Done(outcome, next((c for c in customer_ids if c), None), now)
+    primary = next((c for c in customer_ids if c), None)
+    return _Done(outcome, primary, now, event.type, synced.changes)
 
 
 #: Events per transaction in ``process_batch``, and the most advisory locks one may hold
@@ -246,6 +258,7 @@ def process_batch(
             row_id = event_log.record_unprocessable(
                 engine, body, f"MalformedEventError: {detail}", now=clock()
             )
+            metrics.event_unreadable(event_type_of(body))
             yield Outcome(event_id=row_id, status="malformed")
             continue
         event_keys = _lock_keys_hint(event) if not is_sqlite(engine) else set()
@@ -296,6 +309,7 @@ def _run_batch(
             structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
             if statuses.get(event.id) == event_log.PROCESSED:
                 log.info("event_duplicate")
+                metrics.event_duplicate(event.type)
                 done.append((event, Outcome(event_id=event.id, status="duplicate")))
                 continue
             event = _trusted(event, clock())
@@ -334,6 +348,11 @@ def _trusted(event: BillingEvent, received: datetime) -> BillingEvent:
     if trusted is not event:
         log.warning("event_created_in_future", created=event.created, trusted=trusted.created)
     return trusted
+
+
+def event_type_of(body: str) -> str | None:
+    """The ``type`` a raw body claims, for counting a delivery that could not be processed."""
+    return event_log.type_of(body)
 
 
 def event_id_of(body: str) -> str:

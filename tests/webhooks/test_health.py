@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
+from tests.metrics import value
 from tests.support import event_body, free_port, sign
 from webhooks import create_app
+from worker.broker import build_broker, event_message
 
 
 def test_healthz_answers_ok(client):
@@ -29,14 +32,48 @@ def test_readyz_is_unavailable_without_redis(edge_settings):
 
 
 def test_metrics_count_accepted_and_rejected(client):
-    """/metrics exposes received, accepted and rejected-by-reason counters."""
+    """A signed delivery counts as received and accepted with one enqueue timed; an unsigned
+    one as received and rejected for its missing signature."""
+    before = client.get("/metrics").get_data(as_text=True)
     body = event_body()
-    client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body)})
-    client.post("/webhooks/stripe", data=body)
+    assert client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body)})
+    assert client.post("/webhooks/stripe", data=body).status_code == 400
+    after = client.get("/metrics").get_data(as_text=True)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("billing_ops_webhooks_received_total") == 2
+    assert grew("billing_ops_webhooks_accepted_total") == 1
+    assert grew("billing_ops_webhooks_rejected_total", reason="missing_signature") == 1
+    assert grew("billing_ops_webhooks_rejected_total", reason="invalid_signature") == 0
+    assert grew("billing_ops_enqueue_seconds_count") == 1
+
+
+def test_metrics_show_the_queue_as_redis_holds_it(client, edge_settings, redis_url):
+    """Queue depth and the head message's age are read from Redis at scrape time: two
+    accepted webhooks wait on the events queue, the older one built a minute ago."""
+    broker = build_broker(redis_url, edge=False)
+    minute_ago = int((time.time() - 60) * 1000)
+    broker.enqueue(replace(event_message(event_body("evt_old")), message_timestamp=minute_ago))
+    body = event_body("evt_new")
+    assert client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body)})
     text = client.get("/metrics").get_data(as_text=True)
-    assert "billing_ops_webhooks_accepted_total" in text
-    assert 'billing_ops_webhooks_rejected_total{reason="missing_signature"}' in text
-    assert "billing_ops_enqueue_seconds_bucket" in text
+    assert value(text, "billing_ops_queue_reachable") == 1
+    assert value(text, "billing_ops_queue_messages", queue="events", state="waiting") == 2
+    assert value(text, "billing_ops_queue_messages", queue="notifications", state="waiting") == 0
+    assert 60 <= value(text, "billing_ops_queue_oldest_message_age_seconds", queue="events") < 120
+    assert value(text, "billing_ops_queue_oldest_message_age_seconds", queue="clock") == 0
+
+
+def test_metrics_answer_without_redis(edge_settings):
+    """Redis down: the scrape still answers, saying the queue could not be read."""
+    app = create_app(replace(edge_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert value(text, "billing_ops_queue_reachable") == 0
+    assert "billing_ops_queue_messages" not in text
 
 
 def test_unknown_route_is_a_json_404(client):

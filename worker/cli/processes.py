@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,10 @@ from typing import Any
 import click
 import structlog
 
+from worker import metrics_dir
 from worker.cli.app import cli_settings, main, open_engine, require_redis, safe_url, utc_now
 from worker.errors import BillingOpsError, PortInUseError
+from worker.metrics_dir import MetricsDir
 from worker.settings import SECRET_FILE_NAME, Process, Settings
 from worker.supervisor import Child, CrashLoop, Supervisor, child_pids
 
@@ -80,7 +81,7 @@ def serve(host: str, port: int, web_workers: int, processes: int, threads: int) 
         require_redis(settings)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
-    _wipe_metrics(env)  # ours alone: the instance lock is held
+    metrics = _claim_metrics_dir(env)
     children: list[Child] = []
     if settings.embedded_redis:
         redis_server = EmbeddedRedis(
@@ -91,10 +92,10 @@ def serve(host: str, port: int, web_workers: int, processes: int, threads: int) 
         except BillingOpsError as error:
             raise click.ClickException(str(error)) from None
         children.append(Child("redis", redis_server.spawn, process=redis_server.process))
-    web = Child("web", lambda: _spawn_web(env, listener, web_workers))
-    work = _worker_child(env, processes, threads)
+    web = Child("web", lambda: _spawn_web(env, listener, web_workers, metrics.lock_fd))
+    work = _worker_child(env, processes, threads, metrics.lock_fd)
     # Stopped in this order: web stops taking events, the workers drain, then Redis.
-    supervisor = Supervisor([web, work, *children], on_gone=_metrics_cleaner(env))
+    supervisor = Supervisor([web, work, *children], on_gone=metrics.mark_dead)
     try:
         supervisor.start()
         click.echo(_banner(settings, f"http://{host}:{port}", embedded_redis=bool(children)))
@@ -120,7 +121,7 @@ def web(bind: str, workers: int) -> None:
     require_redis(settings)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
-    _wipe_metrics(env)
+    _claim_metrics_dir(env)  # its lock is inheritable: gunicorn holds it after the exec
     os.execvpe(sys.executable, web_argv(bind, workers), env)
 
 
@@ -140,7 +141,10 @@ def worker(processes: int, threads: int) -> None:
     require_redis(settings)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
-    supervisor = Supervisor([_worker_child(env, processes, threads)])
+    metrics = _claim_metrics_dir(env)
+    supervisor = Supervisor(
+        [_worker_child(env, processes, threads, metrics.lock_fd)], on_gone=metrics.mark_dead
+    )
     try:
         supervisor.start()
         _supervise(settings, supervisor, stop)
@@ -205,27 +209,15 @@ def _child_env(settings: Settings, redis_url: str) -> dict[str, str]:
     )
     if settings.webhook_secrets:  # a worker may have none: it verifies no signature
         env["STRIPE_WEBHOOK_SECRET"] = ",".join(settings.webhook_secrets)
-    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.data_dir / "metrics"))
-    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    env.setdefault(metrics_dir.ENV_VAR, str(settings.data_dir / "metrics"))  # one per instance
     return env
 
 
-def _wipe_metrics(env: dict[str, str]) -> None:
-    """Empty the Prometheus multiprocess dir before the web starts (prometheus-client's rule);
-    only the process that owns it may: ``serve`` under its lock, or ``web``."""
-    for stale in Path(env["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-        stale.unlink()
-
-
-def _metrics_cleaner(env: dict[str, str]) -> Any:
-    """``mark_process_dead`` for each process of a group that has ended."""
-    from prometheus_client import multiprocess
-
-    def clean(pids: Iterable[int]) -> None:
-        for pid in pids:
-            multiprocess.mark_process_dead(pid, env["PROMETHEUS_MULTIPROC_DIR"])
-
-    return clean
+def _claim_metrics_dir(env: dict[str, str]) -> MetricsDir:
+    """Join the Prometheus multiprocess dir, wiping it only when no live process uses it
+    (``worker.metrics_dir``): a ``web`` restarted beside a running ``worker``, or a second
+    instance given the same dir, never deletes files still being written."""
+    return metrics_dir.claim(Path(env[metrics_dir.ENV_VAR]))
 
 
 #: The WSGI app the web process serves.
@@ -247,30 +239,37 @@ def web_argv(bind: str, workers: int, app: str = WEB_APP) -> list[str]:
 
 
 def _spawn_web(
-    env: dict[str, str], listener: socket.socket, workers: int
+    env: dict[str, str], listener: socket.socket, workers: int, metrics_lock: int
 ) -> subprocess.Popen[bytes]:
     fd = listener.fileno()
     return subprocess.Popen(
-        web_argv(f"fd://{fd}", workers), env=env, pass_fds=(fd,), start_new_session=True
+        web_argv(f"fd://{fd}", workers),
+        env=env,
+        pass_fds=(fd, metrics_lock),
+        start_new_session=True,
     )
 
 
-def _worker_child(env: dict[str, str], processes: int, threads: int) -> Child:
+def _worker_child(env: dict[str, str], processes: int, threads: int, metrics_lock: int) -> Child:
     """The Dramatiq tree; healthy while its main process has all its worker processes."""
 
     def healthy(pid: int) -> bool:
         children = child_pids(pid)
         return children is None or len(children) >= processes
 
-    return Child("worker", lambda: _spawn_worker(env, processes, threads), healthy=healthy)
+    return Child(
+        "worker", lambda: _spawn_worker(env, processes, threads, metrics_lock), healthy=healthy
+    )
 
 
-def _spawn_worker(env: dict[str, str], processes: int, threads: int) -> subprocess.Popen[bytes]:
+def _spawn_worker(
+    env: dict[str, str], processes: int, threads: int, metrics_lock: int
+) -> subprocess.Popen[bytes]:
     args = [
         sys.executable, "-m", "worker.dramatiq_cli", "worker.entrypoint",
         "--processes", str(processes), "--threads", str(threads),
     ]  # fmt: skip
-    return subprocess.Popen(args, env=env, start_new_session=True)
+    return subprocess.Popen(args, env=env, pass_fds=(metrics_lock,), start_new_session=True)
 
 
 def _supervise(settings: Settings, supervisor: Supervisor, stop: StopRequest) -> None:

@@ -7,12 +7,11 @@ from datetime import datetime
 from uuid import uuid4
 
 import structlog
-from prometheus_client import Counter
 from sqlalchemy import Engine
 
 from rules import RulesConfig
 from rules.due import clock_event
-from worker import projection
+from worker import metrics, projection
 from worker.clock import lease
 from worker.clock.evaluation import evaluate_person
 from worker.clock.schedule import due_people, is_due, objects_of
@@ -23,15 +22,6 @@ log = structlog.get_logger()
 
 #: People evaluated per query of the due index.
 DEFAULT_BATCH_SIZE = 200
-
-CLOCK_RUNS = Counter(
-    "billing_ops_clock_runs_total",
-    "Clock runs, by outcome (ran, or skipped while another run held the lease).",
-    ["outcome"],
-)
-CLOCK_EVALUATIONS = Counter(
-    "billing_ops_clock_evaluations_total", "People evaluated by the clock because they were due."
-)
 
 
 @dataclass(frozen=True)
@@ -58,14 +48,14 @@ def run_clock(
     transaction under the person's lock; skip entirely while another run holds the lease."""
     holder = uuid4().hex
     if not lease.acquire(engine, holder):
-        CLOCK_RUNS.labels(outcome="skipped").inc()
+        metrics.clock_ran(ran=False)
         log.info("clock_run_skipped", reason="another run holds the lease")
         return ClockRun(ran=False)
     try:
         result = _run(engine, holder, now, config or RulesConfig(), notify, batch_size)
     finally:
         lease.release(engine, holder)
-    CLOCK_RUNS.labels(outcome="ran").inc()
+    metrics.clock_ran(ran=True)
     log.info(
         "clock_run_finished",
         evaluated=len(result.evaluated),
@@ -115,7 +105,8 @@ def _run(
                     notify=notify,
                     objects=objects,
                 )
-            CLOCK_EVALUATIONS.inc()
+            metrics.clock_evaluated()
+            metrics.cases_changed(done.synced.changes)
             evaluated.append(key)
             opened += done.synced.opened
             updated += done.synced.updated

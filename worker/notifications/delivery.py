@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import Engine
 
+from worker import metrics
 from worker.case_document import load_document
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.notifications import channels as registry
@@ -168,6 +169,7 @@ def _settle(engine: Engine, claim: outbox.Claim, now: datetime, decision: Settle
     if not kept:
         log.warning("notification_lease_lost", status=decision.status)
         return DeliveryResult(claim.id, BUSY)
+    metrics.notification_settled(claim.channel, decision.status)
     event = {SENT: "notification_sent", FAILED: "notification_failed"}.get(
         decision.status, f"notification_{decision.status}"
     )
@@ -202,6 +204,7 @@ def _retry_later(
     if not outbox.finish(engine, claim, outbox.PENDING, now, error=reason, retry_at=retry_at):
         log.warning("notification_lease_lost", status=RETRY)
         return DeliveryResult(claim.id, BUSY)
+    metrics.notification_retried(claim.channel)
     log.warning(
         "notification_retry_scheduled",
         channel=claim.channel,

@@ -87,6 +87,11 @@ def row_id_for(payload: str) -> str:
     return UNPARSED_PREFIX + digest[:48]
 
 
+def type_of(payload: str) -> str | None:
+    """The ``type`` a raw delivery claims, when it is a storable one."""
+    return _text_or(_envelope(payload).get("type"), MAX_TYPE_LENGTH, None)
+
+
 def record_unprocessable(engine: Engine, payload: str, error: str, *, now: datetime) -> str:
     """Keep a delivery that cannot be processed as a ``failed`` row, raw body included, so that
     ``events failed`` lists it whatever went wrong; returns the row id (see ``row_id_for``).

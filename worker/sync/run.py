@@ -23,7 +23,7 @@ from rules import (
     record_to_json,
 )
 from rules.events import occasion_event
-from worker import projection
+from worker import metrics, projection
 from worker.clock.evaluation import evaluate_person
 from worker.pipeline import Clock, utc_now
 from worker.store.db import read_session, write_session
@@ -297,6 +297,7 @@ def _evaluate_pending(
                 )
                 synced = done.synced
                 cursors.clear_pending(session, [customer_id, *person.customer_ids])
+            metrics.cases_changed(synced.changes)
             summary.people += 1
             summary.opened += synced.opened
             summary.updated += synced.updated
