@@ -221,3 +221,24 @@ def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
             continue
         return process, url
+
+
+def waits_for_advisory_lock(engine: Any, key: str) -> bool:
+    """Whether a session of this PostgreSQL database waits for the advisory lock of ``key``
+    (``worker.store.db.lock_id``): a worker blocked there is inside its write transaction.
+    pg_locks shows a bigint key as its high and low 32 bits (classid, objid; objsubid 1)."""
+    from sqlalchemy import text
+
+    from worker.store.db import lock_id
+
+    unsigned = lock_id(key) & 0xFFFF_FFFF_FFFF_FFFF
+    with engine.connect() as connection:
+        waiting = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND objsubid = 1 AND classid = :high AND objid = :low AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"high": unsigned >> 32, "low": unsigned & 0xFFFF_FFFF},
+        )
+    return bool(waiting)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
-import time
 from datetime import timedelta
 
 from werkzeug import Request, Response
@@ -44,8 +44,11 @@ def test_same_events_five_times_shuffled_send_one_of_each(engine, channels, poli
 def test_two_workers_racing_on_one_row_send_once(engine, channels, policy, slack):
     """Two threads delivering the same row at the same instant produce exactly one post."""
 
+    loser_tried = threading.Event()
+
     def slow_ok(request: Request) -> Response:
-        time.sleep(0.3)  # the winner is still sending while the loser tries to claim
+        # The winner is still sending until the loser has tried to claim the row.
+        assert loser_tried.wait(timeout=30), "the second worker never tried"
         return Response("ok")
 
     slack.clear_all_handlers()
@@ -56,7 +59,10 @@ def test_two_workers_racing_on_one_row_send_once(engine, channels, policy, slack
 
     def work() -> None:
         barrier.wait()
-        statuses.append(deliver(engine, outbox_id, channels=channels, now=NOW).status)
+        status = deliver(engine, outbox_id, channels=channels, now=NOW).status
+        statuses.append(status)
+        if status != "sent":
+            loser_tried.set()
 
     threads = [threading.Thread(target=work) for _ in range(2)]
     for thread in threads:
@@ -131,6 +137,11 @@ def test_sweep_requeues_rows_whose_message_was_lost(engine, policy, redis_url):
     broker = build_broker(redis_url, edge=False)
     assert requeue_due_notifications(engine, broker, now=NOW) == 0  # still within the grace
     assert requeue_due_notifications(engine, broker, now=NOW + timedelta(minutes=5)) == 1
-    [message] = broker.client.lrange(f"dramatiq:{NOTIFICATIONS_QUEUE}", 0, -1)
-    assert message  # one delivery message for the row
+    [message_id] = broker.client.lrange(f"dramatiq:{NOTIFICATIONS_QUEUE}", 0, -1)
+    message = json.loads(broker.client.hget(f"dramatiq:{NOTIFICATIONS_QUEUE}.msgs", message_id))
+    assert (message["queue_name"], message["actor_name"], message["args"]) == (
+        NOTIFICATIONS_QUEUE,
+        "deliver_notification",
+        [outbox_id],
+    )
     assert outbox.due(engine, NOW) == [outbox_id]

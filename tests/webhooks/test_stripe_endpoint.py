@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -213,38 +214,57 @@ def test_redis_unreachable_answers_503(edge_settings):
 
 
 def test_redis_stopped_mid_life_answers_503_and_keeps_nothing(edge_settings, tmp_path):
-    """A Redis that goes away after start-up turns into 503, and the event is not lost:
-    Stripe retries it once Redis is back."""
+    """A Redis that goes away after start-up turns into 503 and keeps nothing of that event
+    (no message, no duplicate marker); once Redis is back (its append-only file replayed),
+    the accepted event is still queued and Stripe's retry of the refused one is accepted as
+    new."""
     from dataclasses import replace
 
     import redis as redis_lib
 
     port = free_port()
-    server = subprocess.Popen(
-        [str(find_redis_server()), "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
-    try:
-        for _ in range(100):
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
+            [str(find_redis_server()), "--port", str(port), "--save", "", "--dir", str(tmp_path),
+             "--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
             try:
                 redis_lib.Redis.from_url(url).ping()
-                break
+                return server
             except redis_lib.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
                 time.sleep(0.05)
-        client = create_app(replace(edge_settings, redis_url=url)).test_client()
-        body = event_body()
-        assert post(client, body, sign(body)).status_code == 200
-        redis_lib.Redis.from_url(url).shutdown(nosave=True)
-    except redis_lib.ConnectionError:
-        pass
-    finally:
+
+    server = start_redis()
+    client = create_app(replace(edge_settings, redis_url=url)).test_client()
+    accepted, refused = event_body(), event_body(event_id="evt_test_2")
+    try:
+        assert post(client, accepted, sign(accepted)).status_code == 200
+        with contextlib.suppress(redis_lib.ConnectionError):
+            redis_lib.Redis.from_url(url).shutdown(nosave=True)
         server.wait(timeout=10)
-    other = event_body(event_id="evt_test_2")
-    response = post(client, other, sign(other))
-    assert response.status_code == 503
-    assert response.get_json() == {"error": "queue_unavailable"}
+        response = post(client, refused, sign(refused))
+        assert response.status_code == 503
+        assert response.get_json() == {"error": "queue_unavailable"}
+
+        server = start_redis()
+        queue = redis_lib.Redis.from_url(url)
+        [message] = queue.hvals("dramatiq:events.msgs")
+        assert json.loads(message)["args"] == [accepted]
+        assert queue.llen("dramatiq:events") == 1
+        assert post(client, refused, sign(refused)).get_json() == {
+            "received": True,
+            "duplicate": False,
+        }
+        assert queue.llen("dramatiq:events") == 2
+    finally:
+        server.kill()
+        server.wait(timeout=10)
 
 
 def test_enqueue_survives_redis_losing_its_script_cache(client, queued, redis_url):

@@ -125,16 +125,26 @@ def test_operator_resolution_stands_without_new_evidence(engine):
 
 
 def test_operator_resolution_reopens_when_the_problem_grows(engine):
-    """A third subscription to the same product reopens a duplicate an operator resolved."""
+    """An operator resolved a duplicate; the copy's price then goes from US$29 to US$1,200 a
+    month (severity high → critical), so the same case reopens and says why."""
     for n in (1, 2):
         process_event(engine, envelope(f"evt_{n}", "customer.subscription.created",
                       subscription(f"sub_{n}", "cus_1", created=T0 + n), T0 + n))  # fmt: skip
     (case,) = list_cases(engine)
+    assert (case["key"], case["severity"]) == ("duplicate_subscription:sub_2", "high")
     set_status(engine, case["id"], "resolved", actor="sam", note="cancelled", now=utc_now())
-    process_event(engine, envelope("evt_3", "customer.subscription.created",
-                  subscription("sub_3", "cus_1", created=T0 + 3), T0 + 3))  # fmt: skip
-    statuses = {c["key"]: c["status"] for c in list_cases(engine)}
-    assert "open" in statuses.values()
+    grown = subscription("sub_2", "cus_1", created=T0 + 2, price="price_pro_big", amount=120_000)
+    process_event(engine, envelope("evt_3", "customer.subscription.updated", grown, T0 + 3))
+    (after,) = list_cases(engine)
+    assert (after["id"], after["status"], after["severity"]) == (case["id"], "open", "critical")
+    from worker.cases import get_case
+
+    last = get_case(engine, case["id"])["timeline"][-1]
+    assert (last["action"], last["note"], last["event_id"]) == (
+        "reopened",
+        "the problem came back",
+        "evt_3",
+    )
 
 
 @pytest.fixture(scope="module")

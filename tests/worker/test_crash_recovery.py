@@ -14,7 +14,15 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import create_engine, select, text
 
-from tests.support import SECRET, envelope, event_body, free_port, sign, subscription
+from tests.support import (
+    SECRET,
+    envelope,
+    event_body,
+    free_port,
+    sign,
+    subscription,
+    waits_for_advisory_lock,
+)
 from webhooks import create_app
 from worker import actors
 from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, redis_client
@@ -83,7 +91,7 @@ def test_worker_killed_mid_event_leaves_one_effect(tmp_path, redis_url, postgres
                 )
 
         _wait_for(recorded)
-        time.sleep(0.5)  # now blocked on the lock, inside the transaction
+        _wait_for(lambda: waits_for_advisory_lock(engine, "cus:cus_kill"))  # in the transaction
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
@@ -106,7 +114,7 @@ def test_worker_killed_mid_event_leaves_one_effect(tmp_path, redis_url, postgres
         actors.process_event, broker=recovery, actor_name=PROCESS_EVENT_ACTOR,
         queue_name=EVENTS_QUEUE, max_retries=0,
     )  # fmt: skip
-    time.sleep(0.6)  # let the dead worker's heartbeat expire
+    _wait_for(lambda: _heartbeats_older_than(recovery, 500))  # the dead worker's has expired
     requeued = requeue_stale_events(
         engine, recovery, older_than=timedelta(0), now=datetime.now(UTC)
     )
@@ -126,6 +134,15 @@ def test_worker_killed_mid_event_leaves_one_effect(tmp_path, redis_url, postgres
     assert tuple(row) == ("processed", 1)
     cases = list_cases(engine)
     assert [(c["kind"], c["subjects"][0]) for c in cases] == [("duplicate_subscription", "sub_k2")]
+
+
+def _heartbeats_older_than(broker: RedisBroker, milliseconds: int) -> bool:
+    """Whether every broker heartbeat in Redis is older than ``milliseconds`` (Dramatiq's
+    Redis broker keeps them in the ``__heartbeats__`` sorted set, stamped by each broker's
+    own clock: this machine's)."""
+    now_ms = time.time() * 1000
+    newest = broker.client.zrange(f"{broker.namespace}:__heartbeats__", -1, -1, withscores=True)
+    return not newest or newest[0][1] < now_ms - milliseconds
 
 
 #: Issue 9's target: every acknowledged event processed this soon after its worker died.
@@ -160,7 +177,11 @@ def test_a_killed_workers_messages_are_processed_within_90_s(tmp_path, postgres_
                 body = event_body(event_id, id="cus_held", email="held@example.com")
                 assert post_event(served.port, body, served.secret) == 200
                 if event_id == "evt_held_1":  # the worker is now blocked on the person's lock
-                    wait_for(lambda: "evt_held_1" in statuses(), 60, "first event recorded")
+                    wait_for(
+                        lambda: waits_for_advisory_lock(engine, "cus:cus_held"),
+                        60,
+                        "the first event's transaction waiting for the person's lock",
+                    )
             wait_for(lambda: taken() == 2, 30, "one message in progress, one prefetched")
             [victim] = served.dramatiq_workers()
             os.kill(victim, signal.SIGKILL)
