@@ -117,7 +117,10 @@ def web(bind: str, workers: int) -> None:
     Needs STRIPE_WEBHOOK_SECRET and REDIS_URL, set explicitly: it never generates a secret
     or runs a Redis of its own (only ``serve`` does).
     """
+    from worker.logs import configure_logging
+
     settings = cli_settings(process=Process.WEB)
+    configure_logging(settings.log_format)  # e.g. the metrics dir's line: JSON like the rest
     require_redis(settings)
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
