@@ -79,16 +79,19 @@ def process_event(body: str) -> None:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
         final = retries >= MAX_EVENT_RETRIES
-        event_log.record_failure(
+        now = pipeline.utc_now()
+        alerts = event_log.record_failure(
             rt.engine,
             pipeline.event_id_of(body),
             f"{type(error).__name__}: {error}",
             final=final,
-            now=pipeline.utc_now(),
+            now=now,
             payload=body,  # no row yet (the first insert failed): keep one, not a dead letter
+            on_failed=pipeline.alert_on_failure(NotifyPolicy.from_settings(rt.settings), now),
         )
         metrics.event_attempt_failed(pipeline.event_type_of(body), final=final)
         log.exception("event_failed", retries=retries)
+        enqueue_notifications(rt.broker, alerts)
         raise
     if outcome.cases_opened or outcome.cases_updated:
         _observe_arrival_to_case()
@@ -112,6 +115,7 @@ def deliver_notification(outbox_id: int) -> None:
     if result.retry_at is not None:
         delay = max(0, int((result.retry_at - pipeline.utc_now()).total_seconds() * 1000))
         enqueue_notifications(rt.broker, [outbox_id], delay_ms=delay)
+    enqueue_notifications(rt.broker, result.alerts)
 
 
 def run_clock() -> None:

@@ -24,9 +24,11 @@ from rules.versions import closest_known_version, is_known_version
 from worker import metrics, projection
 from worker.clock.evaluation import evaluate_person
 from worker.event_validation import short_detail, validate_event
+from worker.notifications import operator_alerts
 from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
 from worker.store.db import is_sqlite, read_session, write_session
+from worker.store.tables import EventRow
 from worker.stripe_api import API_EVIDENCE_PREFIX, ProductNames, SubscriptionRefresher
 from worker.sync.unseen import with_unseen
 
@@ -75,11 +77,15 @@ def process_event(
     except MalformedEventError as error:
         detail = short_detail(error)
         log.error("event_malformed", error=detail)
-        row_id = event_log.record_unprocessable(
-            engine, body, f"MalformedEventError: {detail}", now=clock()
+        row_id, alerts = event_log.record_unprocessable(
+            engine,
+            body,
+            f"MalformedEventError: {detail}",
+            now=clock(),
+            on_failed=alert_on_failure(notify, clock()) if notify is not None else None,
         )
         metrics.event_unreadable(event_type_of(body))
-        return Outcome(event_id=row_id, status="malformed")
+        return Outcome(event_id=row_id, status="malformed", outbox_ids=alerts)
     structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
     status = event_log.record_received(
         engine,
@@ -255,7 +261,7 @@ def process_batch(
             batch, keys = [], set()
             detail = short_detail(error)
             log.error("event_malformed", error=detail)
-            row_id = event_log.record_unprocessable(
+            row_id, _ = event_log.record_unprocessable(  # a replay raises no alert
                 engine, body, f"MalformedEventError: {detail}", now=clock()
             )
             metrics.event_unreadable(event_type_of(body))
@@ -348,6 +354,17 @@ def _trusted(event: BillingEvent, received: datetime) -> BillingEvent:
     if trusted is not event:
         log.warning("event_created_in_future", created=event.created, trusted=trusted.created)
     return trusted
+
+
+def alert_on_failure(notify: NotifyPolicy, now: datetime) -> event_log.OnFailed:
+    """The hook that raises one operator alert for an event that has just failed for good
+    (Slack when configured: ``worker.notifications.operator_alerts``)."""
+    configured = notify.configured(operator_alerts.OPERATOR_ALERT)
+
+    def alert(session: Session, row: EventRow) -> tuple[int, ...]:
+        return operator_alerts.plan_event_failed(session, row, now, configured=configured)
+
+    return alert
 
 
 def event_type_of(body: str) -> str | None:

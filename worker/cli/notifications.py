@@ -105,7 +105,7 @@ def outbox_list(status: str | None, as_json: bool) -> None:
     )
     for d in docs:
         say(
-            f"{d['id']:>6}  {d['case_id']:>6}  {clean(d['channel']):<7}  "
+            f"{d['id']:>6}  {d['case_id'] or '-':>6}  {clean(d['channel']):<7}  "
             f"{clean(d['reason']):<17}  {d['status']:<9}  {d['attempts']:>8}  "
             f"{clean(d['last_error'] or '')}"
         )

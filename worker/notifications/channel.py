@@ -66,13 +66,22 @@ class SendContext:
     """What a channel sees when one of its rows is delivered (a read session is open)."""
 
     claim: Claim
-    case: CaseRow
-    document: CaseDocument  # the case's typed finding and masked customer view
+    case: CaseRow | None  # None for a row about no case (an operator alert)
+    document: CaseDocument | None  # the case's typed finding and masked customer view
     session: Session
     connection: Any  # what ``connect`` returned; None when the channel is off now
 
     @property
+    def case_row(self) -> CaseRow:
+        """The row's case, for channels that only ever deliver about a case."""
+        if self.case is None:
+            raise ValueError(f"outbox row {self.claim.id} is about no case")
+        return self.case
+
+    @property
     def finding(self) -> Finding:
+        if self.document is None:
+            raise ValueError(f"outbox row {self.claim.id} is about no case")
         return self.document.finding
 
 

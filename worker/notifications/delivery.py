@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from worker import metrics
 from worker.case_document import load_document
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.notifications import channels as registry
-from worker.notifications import outbox
+from worker.notifications import operator_alerts, outbox
 from worker.notifications.channel import Outgoing, SendContext, Settle
 from worker.notifications.email import SmtpSender
 from worker.notifications.slack import SlackSender
@@ -99,6 +100,7 @@ class DeliveryResult:
     outbox_id: int
     status: str  # sent|failed|cancelled|skipped|retry|busy|done|not_due|missing
     retry_at: datetime | None = None
+    alerts: tuple[int, ...] = ()  # operator alerts planned because this row gave up
 
 
 def deliver(
@@ -127,11 +129,12 @@ def deliver(
                     f"{_what(claim)} not sent: gave up after {retry.max_attempts} attempts",
                     "attempts exhausted",
                 ),
+                channels,
             )
         try:
             prepared = _prepare(engine, claim, channels)
             if isinstance(prepared, Settle):
-                return _settle(engine, claim, now, prepared)
+                return _settle(engine, claim, now, prepared, channels)
             registry.BY_NAME[claim.channel].send(
                 channels.connection(claim.channel), prepared.message
             )
@@ -142,10 +145,11 @@ def deliver(
                 claim,
                 now,
                 Settle(FAILED, f"{_what(claim)} failed permanently: {reason}", reason),
+                channels,
             )
         except TransientDeliveryError as error:
-            return _retry_later(engine, claim, now, retry, error)
-        return _settle(engine, claim, now, Settle(SENT, prepared.describe))
+            return _retry_later(engine, claim, now, retry, error, channels)
+        return _settle(engine, claim, now, Settle(SENT, prepared.describe), channels)
     finally:
         structlog.contextvars.unbind_contextvars("outbox_id", "case_id")
 
@@ -162,9 +166,32 @@ def _unclaimed(engine: Engine, outbox_id: int) -> DeliveryResult:
     return DeliveryResult(outbox_id, NOT_DUE)
 
 
-def _settle(engine: Engine, claim: outbox.Claim, now: datetime, decision: Settle) -> DeliveryResult:
+def _settle(
+    engine: Engine, claim: outbox.Claim, now: datetime, decision: Settle, channels: Channels
+) -> DeliveryResult:
+    """Record the outcome; a row that gave up raises one operator alert, in the same
+    transaction (``worker.notifications.operator_alerts``)."""
+    alerts: list[int] = []
+
+    def alert(session: Session) -> None:
+        alerts.extend(
+            operator_alerts.plan_dead_notification(
+                session,
+                claim,
+                decision.error,
+                now,
+                configured=channels.connection(operator_alerts.OPERATOR_ALERT) is not None,
+            )
+        )
+
     kept = outbox.finish(
-        engine, claim, decision.status, now, note=decision.note, error=decision.error
+        engine,
+        claim,
+        decision.status,
+        now,
+        note=decision.note,
+        error=decision.error,
+        also=alert if decision.status == FAILED else None,
     )
     if not kept:
         log.warning("notification_lease_lost", status=decision.status)
@@ -180,7 +207,7 @@ def _settle(engine: Engine, claim: outbox.Claim, now: datetime, decision: Settle
         attempts=claim.attempts,
         error=decision.error,
     )
-    return DeliveryResult(claim.id, decision.status)
+    return DeliveryResult(claim.id, decision.status, alerts=tuple(alerts))
 
 
 def _retry_later(
@@ -189,6 +216,7 @@ def _retry_later(
     now: datetime,
     retry: RetryPolicy,
     error: TransientDeliveryError,
+    channels: Channels,
 ) -> DeliveryResult:
     reason = scrub_text(str(error))
     if claim.attempts >= retry.max_attempts:
@@ -199,6 +227,7 @@ def _retry_later(
             Settle(
                 FAILED, f"{_what(claim)} failed after {claim.attempts} attempts: {reason}", reason
             ),
+            channels,
         )
     retry_at = now + retry.backoff(claim.attempts, error.retry_after)
     if not outbox.finish(engine, claim, outbox.PENDING, now, error=reason, retry_at=retry_at):
@@ -229,9 +258,11 @@ def _prepare(engine: Engine, claim: outbox.Claim, channels: Channels) -> Outgoin
     if spec is None:
         return Settle(FAILED, f"notification not sent: no channel {claim.channel!r}", "no channel")
     with read_session(engine) as session:
+        connection = channels.connection(claim.channel)
+        if claim.case_id is None:  # about billing-ops itself (an operator alert)
+            return spec.prepare(SendContext(claim, None, None, session, connection))
         case = session.get(CaseRow, claim.case_id)
         if case is None:
             return Settle(CANCELLED, "notification not sent: the case is gone")
         document = load_document(case.finding, case.customer_id)
-        connection = channels.connection(claim.channel)
         return spec.prepare(SendContext(claim, case, document, session, connection))

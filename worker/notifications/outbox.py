@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -42,7 +42,7 @@ class Claim:
 
     id: int
     token: str
-    case_id: int
+    case_id: int | None  # None: an operator alert, about no case
     channel: str
     reason: str
     invoice_id: str | None
@@ -59,7 +59,7 @@ def insert_once(
     session: Session,
     *,
     dedupe_key: str,
-    case_id: int,
+    case_id: int | None,
     channel: str,
     reason: str,
     invoice_id: str | None,
@@ -142,9 +142,11 @@ def finish(
     note: str | None = None,
     error: str | None = None,
     retry_at: datetime | None = None,
+    also: Callable[[Session], object] | None = None,
 ) -> bool:
     """Settle a claimed row (or put it back as pending for ``retry_at``); False if the lease
-    was lost to another worker, in which case nothing is written."""
+    was lost to another worker, in which case nothing is written. ``also`` writes more in
+    the same transaction, only when the row was settled (an operator alert about it)."""
     values: dict[str, Any] = {
         "status": status,
         "claimed_until": None,
@@ -169,8 +171,10 @@ def finish(
         )
         if _rowcount(result) != 1:
             return False
-        if note is not None:
+        if note is not None and claim_.case_id is not None:
             add_timeline(session, claim_.case_id, now, f"notification_{status}", note)
+        if also is not None:
+            also(session)
         return True
 
 
@@ -187,7 +191,8 @@ def cancel_pending(
             .execution_options(synchronize_session=False)
         )
         if _rowcount(result) == 1:
-            add_timeline(session, row.case_id, now, "notification_cancelled", note)
+            if row.case_id is not None:
+                add_timeline(session, row.case_id, now, "notification_cancelled", note)
             cancelled.append(row.id)
     return cancelled
 
@@ -237,6 +242,8 @@ def reset_failed(engine: Engine, outbox_ids: list[int], now: datetime) -> list[i
         ).all()
         for row in rows:
             row.status, row.attempts, row.next_attempt_at, row.updated_at = PENDING, 0, now, now
+            if row.case_id is None:
+                continue
             add_timeline(
                 session,
                 row.case_id,

@@ -126,7 +126,7 @@ def _emailed_recently(session: Session, customer_id: str, now: datetime) -> bool
 
 def prepare(ctx: SendContext) -> Outgoing | Settle:
     """The email for the invoice as it is now, or why it should not go."""
-    claim, case = ctx.claim, ctx.case
+    claim, case = ctx.claim, ctx.case_row
     if case.status == "resolved":
         return Settle(outbox.CANCELLED, "recovery email not sent: the case is resolved")
     person = projection.find_person(ctx.session, [case.customer_id], [])

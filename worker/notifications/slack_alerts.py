@@ -82,11 +82,12 @@ def plan(ctx: PlanContext) -> list[PlannedRow]:
 
 def prepare(ctx: SendContext) -> Outgoing | Settle:
     """The Block Kit alert of the case as it is now."""
-    case, reason = ctx.case, ctx.claim.reason
+    case, reason = ctx.case_row, ctx.claim.reason
     connection: SlackConnection | None = ctx.connection
     if connection is None:
         text = alert_text(case.id, reason, ctx.finding)
         return Settle(outbox.SKIPPED, f"would have sent a Slack alert: {text}")
+    assert ctx.document is not None  # a case row always has its document
     message = render_alert(
         case.id, reason, ctx.document, public_base_url=connection.public_base_url
     )

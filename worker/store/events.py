@@ -7,12 +7,12 @@ changes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -92,12 +92,25 @@ def type_of(payload: str) -> str | None:
     return _text_or(_envelope(payload).get("type"), MAX_TYPE_LENGTH, None)
 
 
-def record_unprocessable(engine: Engine, payload: str, error: str, *, now: datetime) -> str:
+#: Called in the transaction that marks an event failed for good (once per failure, never on
+#: a retry); what it returns (outbox ids of operator alerts) is handed back to the caller.
+OnFailed = Callable[[Session, EventRow], Iterable[int]]
+
+
+def record_unprocessable(
+    engine: Engine,
+    payload: str,
+    error: str,
+    *,
+    now: datetime,
+    on_failed: OnFailed | None = None,
+) -> tuple[str, tuple[int, ...]]:
     """Keep a delivery that cannot be processed as a ``failed`` row, raw body included, so that
     ``events failed`` lists it whatever went wrong; returns the row id (see ``row_id_for``).
 
     Only what the columns can hold is copied out of the envelope; the payload itself is kept
-    as received (a NUL or lone surrogate, which PostgreSQL refuses, is escaped)."""
+    as received (a NUL or lone surrogate, which PostgreSQL refuses, is escaped). A new row
+    (not a redelivery of one kept already) is a new failure for ``on_failed``."""
     envelope = _envelope(payload)
     created = envelope.get("created")
     plausible = type(created) is int and 0 <= created <= MAX_CREATED
@@ -118,9 +131,13 @@ def record_unprocessable(engine: Engine, payload: str, error: str, *, now: datet
     }
     insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
     with write_session(engine) as session:
-        session.execute(insert(EventRow).values(**values).on_conflict_do_nothing())
-    record_failure(engine, row_id, error, final=True, now=now)
-    return row_id
+        inserted = session.execute(
+            insert(EventRow).values(**values).on_conflict_do_nothing().returning(EventRow.id)
+        ).scalar_one_or_none()
+        _, alerts = _count_failure(
+            session, row_id, error, final=True, now=now, on_failed=on_failed, new=bool(inserted)
+        )
+    return row_id, alerts
 
 
 def record_received(
@@ -237,27 +254,50 @@ def record_failure(
     final: bool,
     now: datetime,
     payload: str | None = None,
-) -> None:
-    """Count a failed attempt; ``final`` marks it failed for an operator to retry.
+    on_failed: OnFailed | None = None,
+) -> tuple[int, ...]:
+    """Count a failed attempt; ``final`` marks it failed for an operator to retry, and calls
+    ``on_failed`` in the same transaction when this is what made it failed; returns what
+    ``on_failed`` returned.
 
     With ``payload``, a final failure of an event that has no row yet (its first insert was
     what failed) is stored as a failed row rather than left to Dramatiq's dead letters."""
     with write_session(engine) as session:
-        updated = session.execute(
-            update(EventRow)
-            .where(EventRow.id == event_id, EventRow.status != PROCESSED)
-            .values(
-                attempts=EventRow.attempts + 1,
-                last_error=scrub_capped(error, 2000),
-                status=FAILED if final else RECEIVED,
-                updated_at=now,
-            )
-        )
-        exists = cast(CursorResult[Any], updated).rowcount or session.scalar(
-            select(EventRow.id).where(EventRow.id == event_id)
+        exists, alerts = _count_failure(
+            session, event_id, error, final=final, now=now, on_failed=on_failed
         )
     if final and payload is not None and not exists:
-        record_unprocessable(engine, payload, error, now=now)
+        _, alerts = record_unprocessable(engine, payload, error, now=now, on_failed=on_failed)
+    return alerts
+
+
+def _count_failure(
+    session: Session,
+    event_id: str,
+    error: str,
+    *,
+    final: bool,
+    now: datetime,
+    on_failed: OnFailed | None,
+    new: bool = False,
+) -> tuple[bool, tuple[int, ...]]:
+    """(whether the row exists, what ``on_failed`` returned): one more failed attempt on a
+    row not processed, locked for the transaction so that two failures cannot both be the
+    one that made it failed."""
+    row = session.scalar(select(EventRow).where(EventRow.id == event_id).with_for_update())
+    if row is None:
+        return False, ()
+    if row.status == PROCESSED:
+        return True, ()
+    newly_failed = final and (new or row.status != FAILED)
+    row.attempts += 1
+    row.last_error = scrub_capped(error, 2000)
+    row.status = FAILED if final else RECEIVED
+    row.updated_at = now
+    if not (newly_failed and on_failed is not None):
+        return True, ()
+    session.flush()
+    return True, tuple(on_failed(session, row))
 
 
 def list_events(engine: Engine, status: str, limit: int = 200) -> list[EventSummary]:
