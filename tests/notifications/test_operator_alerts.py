@@ -20,7 +20,7 @@ from worker.broker import event_message
 from worker.notifications.delivery import Channels
 from worker.notifications.operator_alerts import OPERATOR_ALERT
 from worker.notifications.planning import NotifyPolicy
-from worker.pipeline import alert_on_failure, utc_now
+from worker.pipeline import alert_on_failure, process_event, utc_now
 from worker.store import events as event_log
 
 REFUSED = "550 5.1.1 mailbox unavailable"
@@ -160,3 +160,18 @@ def test_operator_alerts_are_counted_on_their_channel(engine, channels, policy, 
     [alert_id] = [i for r in results for i in r.alerts]
     deliver_all(engine, [alert_id], channels)
     assert local("billing_ops_notifications_sent_total", channel=OPERATOR_ALERT) == before + 1
+
+
+def test_an_unreadable_delivery_raises_one_alert(engine, configured):
+    """A worker's delivery that is not an event is kept failed at once with one alert; the
+    same body delivered again is the same failure and raises none."""
+    policy = NotifyPolicy.from_settings(configured)
+    first = process_event(engine, "not json at all", notify=policy)
+    assert first.status == "malformed" and len(first.outbox_ids) == 1
+    assert process_event(engine, "not json at all", notify=policy).outbox_ids == ()
+    [alert] = _alerts(engine)
+    assert (alert.id, alert.reason, alert.status) == (
+        first.outbox_ids[0],
+        "event_failed",
+        "pending",
+    )
