@@ -42,6 +42,16 @@ class MetricsDir:
     lock_fd: int
     wiped: bool
 
+    def serve(self, host: str, port: int) -> None:
+        """Serve the sum of this directory's files over HTTP (``/metrics``) from a daemon
+        thread: ``billing-ops worker --metrics-port`` on a host that runs no web process."""
+        from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.path))
+        start_http_server(port, addr=host, registry=registry)
+        log.info("worker_metrics_served", host=host, port=port)
+
     def mark_dead(self, pids: Iterable[int]) -> None:
         """prometheus-client's bookkeeping for processes that have ended."""
         from prometheus_client import multiprocess

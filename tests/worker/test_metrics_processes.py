@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import urllib.request
 
 from tests.metrics import samples, value
-from tests.serving import post_event, serving, wait_for
-from tests.support import duplicate_subscription_story, envelope, free_port, subscription
+from tests.serving import BILLING_OPS, http_status, post_event, serving, wait_for
+from tests.support import (
+    SECRET,
+    duplicate_subscription_story,
+    envelope,
+    event_body,
+    free_port,
+    stop_group,
+    subscription,
+)
+from worker.broker import build_broker, event_message
 
 SUB_CREATED = "customer.subscription.created"
 
@@ -51,3 +61,30 @@ def test_worker_metrics_reach_the_web_scrape_and_survive_a_worker_death(tmp_path
         fourth = envelope("evt_4", SUB_CREATED, subscription("sub_3", "cus_1", created=at), at)
         assert post_event(served.port, fourth, served.secret) == 200
         wait_for(lambda: _processed(_scrape(served.port)) == 4, 60, "the fourth event counted")
+
+
+def test_a_worker_host_serves_its_own_metrics(tmp_path, redis_url):
+    """`billing-ops worker --metrics-port` (a host without a web process): an event taken from
+    the queue by its Dramatiq process is counted on that port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(
+        REDIS_URL=redis_url,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'billing-ops.db'}",
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        BILLING_OPS_DATA_DIR=str(tmp_path / "data"),
+        BILLING_OPS_LOG_FORMAT="json",
+    )
+    worker = subprocess.Popen(
+        [BILLING_OPS, "worker", "--processes", "1", "--threads", "1", "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: http_status(f"http://127.0.0.1:{port}/metrics") == 200, 60, "served")
+        build_broker(redis_url, edge=False).enqueue(event_message(event_body("evt_host")))
+        wait_for(lambda: _processed(_scrape(port)) == 1, 60, "the event counted on the port")
+    finally:
+        stop_group(worker)

@@ -131,7 +131,13 @@ def web(bind: str, workers: int) -> None:
 @main.command()
 @click.option("--processes", default=2, show_default=True, type=int)
 @click.option("--threads", default=4, show_default=True, type=int)
-def worker(processes: int, threads: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Serve these worker processes' Prometheus metrics on this port (a host with no web).",
+)
+@click.option("--metrics-host", default="0.0.0.0", show_default=True)
+def worker(processes: int, threads: int, metrics_port: int | None, metrics_host: str) -> None:
     """The worker process tree (Dramatiq), restarted when it dies, with the stale-event sweeper.
 
     Needs REDIS_URL, set explicitly: the Redis the web processes put events on.
@@ -145,6 +151,14 @@ def worker(processes: int, threads: int) -> None:
     open_engine(settings)
     env = _child_env(settings, settings.effective_redis_url)
     metrics = _claim_metrics_dir(env)
+    if metrics_port is not None:
+        try:
+            metrics.serve(metrics_host, metrics_port)
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot serve metrics on {metrics_host}:{metrics_port} "
+                f"({error.strerror or error}): free the port or choose another --metrics-port"
+            ) from None
     supervisor = Supervisor(
         [_worker_child(env, processes, threads, metrics.lock_fd)], on_gone=metrics.mark_dead
     )
