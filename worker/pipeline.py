@@ -77,7 +77,7 @@ def process_event(
     except MalformedEventError as error:
         detail = short_detail(error)
         log.error("event_malformed", error=detail)
-        row_id, alerts = event_log.record_unprocessable(
+        row_id, alerts = event_log.keep_unprocessable(
             engine,
             body,
             f"MalformedEventError: {detail}",
@@ -261,7 +261,7 @@ def process_batch(
             batch, keys = [], set()
             detail = short_detail(error)
             log.error("event_malformed", error=detail)
-            row_id, _ = event_log.record_unprocessable(  # a replay raises no alert
+            row_id = event_log.record_unprocessable(  # a replay raises no alert
                 engine, body, f"MalformedEventError: {detail}", now=clock()
             )
             metrics.event_unreadable(event_type_of(body))

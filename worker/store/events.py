@@ -97,7 +97,13 @@ def type_of(payload: str) -> str | None:
 OnFailed = Callable[[Session, EventRow], Iterable[int]]
 
 
-def record_unprocessable(
+def record_unprocessable(engine: Engine, payload: str, error: str, *, now: datetime) -> str:
+    """Keep a delivery that cannot be processed as a ``failed`` row (``keep_unprocessable``
+    without an alert hook); returns the row id."""
+    return keep_unprocessable(engine, payload, error, now=now)[0]
+
+
+def keep_unprocessable(
     engine: Engine,
     payload: str,
     error: str,
@@ -106,7 +112,8 @@ def record_unprocessable(
     on_failed: OnFailed | None = None,
 ) -> tuple[str, tuple[int, ...]]:
     """Keep a delivery that cannot be processed as a ``failed`` row, raw body included, so that
-    ``events failed`` lists it whatever went wrong; returns the row id (see ``row_id_for``).
+    ``events failed`` lists it whatever went wrong; returns the row id (see ``row_id_for``) and
+    what ``on_failed`` returned.
 
     Only what the columns can hold is copied out of the envelope; the payload itself is kept
     as received (a NUL or lone surrogate, which PostgreSQL refuses, is escaped). A new row
@@ -267,7 +274,7 @@ def record_failure(
             session, event_id, error, final=final, now=now, on_failed=on_failed
         )
     if final and payload is not None and not exists:
-        _, alerts = record_unprocessable(engine, payload, error, now=now, on_failed=on_failed)
+        _, alerts = keep_unprocessable(engine, payload, error, now=now, on_failed=on_failed)
     return alerts
 
 
