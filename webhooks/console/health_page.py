@@ -1,9 +1,7 @@
 """Health (``/health``): the backlog, the event rate, and what failed, each with a retry.
 
-Queue depth and the oldest message's age are read from Redis (Dramatiq's Redis broker keeps,
-per queue, a list ``NS:QUEUE`` of message ids waiting, taken from the head, and a hash
-``NS:QUEUE.msgs`` of the messages, each with its ``message_timestamp`` in ms: ``dramatiq/
-brokers/redis/dispatch.lua``). The store adds what a worker took but did not finish and the
+Queue depth and the oldest message's age are read from Redis by ``worker.queue_depth`` (the
+same reader as ``/metrics``). The store adds what a worker took but did not finish and the
 notifications not yet sent. Retries use the same functions as ``billing-ops events retry``
 and ``outbox retry``. The machines' probes stay where they were: ``/healthz`` and
 ``/readyz`` (JSON).
@@ -11,8 +9,6 @@ and ``outbox retry``. The machines' probes stay where they were: ``/healthz`` an
 
 from __future__ import annotations
 
-import contextlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +25,7 @@ from worker.maintenance import requeue_events
 from worker.notifications import outbox
 from worker.notifications.queue import enqueue_notifications
 from worker.pipeline import utc_now
+from worker.queue_depth import QueueState, read_queue
 from worker.store.db import read_session
 from worker.store.events import FAILED, RECEIVED, list_events, reset_for_retry
 from worker.store.tables import EventRow, OutboxRow
@@ -39,35 +36,15 @@ log = structlog.get_logger()
 LISTED = 100
 
 
-@dataclass(frozen=True, slots=True)
-class QueueDepth:
-    """One Dramatiq queue now: messages waiting for a worker, and the oldest one's age."""
-
-    queue: str
-    waiting: int
-    oldest_age_seconds: float
-
-
-def queue_depth(broker: Any, queue: str, now: float) -> QueueDepth:
-    """``queue``'s depth in Redis; raises ``redis.RedisError`` when Redis does not answer."""
-    key = f"{broker.namespace}:{queue}"
-    pipe = broker.client.pipeline(transaction=True)  # one instant: MULTI/EXEC
-    pipe.llen(key)
-    pipe.lindex(key, 0)
-    waiting, head = pipe.execute()
-    age = 0.0
-    encoded = broker.client.hget(f"{key}.msgs", head) if head is not None else None
-    if encoded is not None:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            age = max(0.0, now - json.loads(encoded)["message_timestamp"] / 1000)
-    return QueueDepth(queue, waiting, age)
-
-
-def queue_depths(now: float) -> list[QueueDepth] | None:
-    """The events and notifications queues, or None when Redis does not answer."""
+def queue_depths(now: float) -> list[QueueState] | None:
+    """The events and notifications queues (``worker.queue_depth``, the reader ``/metrics``
+    uses too), or None when Redis does not answer."""
     broker = current_app.config["BROKER"]
     try:
-        return [queue_depth(broker, q, now) for q in (EVENTS_QUEUE, NOTIFICATIONS_QUEUE)]
+        return [
+            read_queue(broker.client, broker.namespace, q, now)
+            for q in (EVENTS_QUEUE, NOTIFICATIONS_QUEUE)
+        ]
     except redis.RedisError:
         return None
 
