@@ -139,14 +139,10 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
     broker = build_broker(
         settings.effective_redis_url,
         edge=False,
-        middleware=[
-            CurrentMessage(),
-            LogContext(),
-            MetricsBookkeeping(settings.metrics_multiprocess_dir),
-            ticker,
-        ],
+        middleware=[CurrentMessage(), LogContext(), ticker],
     )
     dramatiq.set_broker(broker)
+    broker.add_middleware(MetricsBookkeeping(settings.metrics_multiprocess_dir))
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade_database(engine, settings.data_dir)
