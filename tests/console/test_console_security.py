@@ -208,6 +208,11 @@ def test_the_queue_filters_sorts_and_counts(console_app):
     severities = [next(c["severity"] for c in disputes if c["id"] == i) for i in shown]
     order = ["critical", "high", "medium", "low"]
     assert severities == sorted(severities, key=order.index)
+    page = client.get("/?sort=stake").get_data(as_text=True)
+    cells = re.findall(r'<td class="money">([^<]*)</td>', page)
+    assert len(cells) == len(open_cases)
+    amounts = [float(c[:-4].replace(",", "")) for c in cells if c.endswith(" USD")]
+    assert len(amounts) > 10 and amounts == sorted(amounts, reverse=True), cells
     page = client.get("/?classification=team_purchase").get_data(as_text=True)
     shown = {int(i) for i in re.findall(r'data-case-id="(\d+)"', page)}
     assert shown == {c["id"] for c in open_cases if c["classification"] == "team_purchase"}

@@ -7,14 +7,13 @@ The page shows each amount in its own currency, never a converted one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import JSON, Engine, case, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -163,19 +162,32 @@ def queue_page(engine: Engine, filters: QueueFilters, config: RulesConfig) -> Qu
     )
 
 
+def _impact_columns(session: Session) -> tuple[Any, Any, Any]:
+    """The stored finding's amount, MRR at risk and currency, extracted by the database (its
+    JSON functions run in C; parsing 10,000 findings in Python took a quarter second)."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    # SQLite reads JSON from text as it is; PostgreSQL needs the text cast to json first.
+    doc = type_coerce(CaseRow.finding, JSON) if sqlite else cast(CaseRow.finding, JSON)
+    return (
+        doc[("revenue_impact", "amount_minor")].as_integer(),
+        doc[("revenue_impact", "mrr_at_risk_minor")].as_integer(),
+        doc[("revenue_impact", "currency")].as_string(),
+    )
+
+
 def _ids_by_stake(session: Session, base: Q, config: RulesConfig) -> list[int]:
     """Case ids, most money at stake first (in the severity currency), unknown last."""
     keyed: list[tuple[int, Decimal, int]] = []
-    query = base.with_only_columns(CaseRow.id, CaseRow.finding)
-    for case_id, finding in session.execute(query):
-        impact = json.loads(finding).get("revenue_impact") or {}
-        amount = impact.get("amount_minor") or impact.get("mrr_at_risk_minor")
-        value = convert_minor(
-            amount if type(amount) is int else None,
-            impact.get("currency"),
-            config.severity_currency,
-            config.rates,
-        )
+    rate: dict[str | None, Decimal | None] = {}
+    query = base.with_only_columns(CaseRow.id, *_impact_columns(session))
+    for case_id, amount, mrr, currency in session.execute(query):
+        stake = amount or mrr
+        if currency not in rate:  # the factor of one minor unit, once per currency
+            rate[currency] = convert_minor(
+                1_000_000, currency, config.severity_currency, config.rates
+            )
+        factor = rate[currency]
+        value = None if factor is None or type(stake) is not int else stake * factor
         keyed.append((0 if value is not None else 1, -(value or Decimal(0)), case_id))
     keyed.sort()
     return [case_id for _, _, case_id in keyed]
