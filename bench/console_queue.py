@@ -36,7 +36,7 @@ from worker.store.db import make_engine, read_session, upgrade_database, write_s
 from worker.store.tables import CaseRow  # noqa: E402
 
 TOKEN = "bench-operator-token"
-URLS = ("/", "/?sort=age", "/?sort=severity", "/?kind=dispute", "/?status=all&page=150")
+URLS = ("/", "/?sort=age", "/?sort=severity", "/?kind=dispute", "/?status=all&sort=age")
 CURRENCIES = ("usd", "eur", "gbp", "jpy", "kwd")
 
 
@@ -58,8 +58,10 @@ def build_store(database_url: str, data_dir: Path, cases: int) -> None:
     for index in range(max(0, cases - len(templates))):
         template = templates[index % len(templates)]
         finding = json.loads(template.finding)
-        finding["revenue_impact"]["currency"] = CURRENCIES[index % len(CURRENCIES)]
-        finding["revenue_impact"]["amount_minor"] = 100 + (index * 7919) % 500_000
+        currency = CURRENCIES[index % len(CURRENCIES)]
+        amount = 100 + (index * 7919) % 500_000
+        finding["revenue_impact"]["currency"] = currency
+        finding["revenue_impact"]["amount_minor"] = amount
         customer = f"cus_bench{index}"
         finding["customer_id"] = customer
         opened = start + timedelta(minutes=index)
@@ -71,6 +73,8 @@ def build_store(database_url: str, data_dir: Path, cases: int) -> None:
                 "classification": template.classification,
                 "severity": template.severity,
                 "customer_id": customer,
+                "currency": currency,  # the case list's money columns (worker/cases.py)
+                "at_stake_minor": amount,
                 "finding": json.dumps(finding, sort_keys=True),
                 "handoff": template.handoff,
                 "opened_at": opened,

@@ -250,3 +250,31 @@ def test_changing_operator_token_ends_the_admin_sessions(console_app):
         console_app.config["SETTINGS"], operator_token="a-new-token"
     )
     assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("sort", ["stake", "age", "severity"])
+def test_walking_the_pages_shows_every_case_once_in_order(console_app, monkeypatch, sort):
+    """Page after page (5 a page here), every unresolved case appears once, in the sort."""
+    import html
+
+    import webhooks.console.queue_source as queue_source
+
+    monkeypatch.setattr(queue_source, "PAGE_SIZE", 5)
+    client = signed_in(console_app)
+    url: str | None = f"/?sort={sort}"
+    seen: list[int] = []
+    while url:
+        page = client.get(url).get_data(as_text=True)
+        seen += [int(i) for i in re.findall(r'data-case-id="(\d+)"', page)]
+        found = re.search(r'<a rel="next" href="([^"]+)"', page)
+        url = html.unescape(found.group(1)) if found else None
+        assert len(seen) < 500, "the pages never end"
+    cases = {c["id"]: c for c in list_cases(console_app.config["ENGINE"])}
+    unresolved = [i for i, c in cases.items() if c["status"] != "resolved"]
+    assert sorted(seen) == sorted(unresolved)
+    if sort == "severity":
+        ranks = [["critical", "high", "medium", "low"].index(cases[i]["severity"]) for i in seen]
+        assert ranks == sorted(ranks)
+    if sort == "age":
+        opened = [cases[i]["opened_at"] for i in seen]
+        assert opened == sorted(opened)

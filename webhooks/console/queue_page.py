@@ -28,8 +28,7 @@ def age(opened_at: datetime, now: datetime) -> str:
 @operator_required
 def queue() -> str:
     filters = QueueFilters.from_args(request.args.to_dict())
-    settings = current_app.config["SETTINGS"]
-    page = queue_page(current_app.config["ENGINE"], filters, settings.rules)
+    page = queue_page(current_app.config["ENGINE"], filters)
     return render_template(
         "console/queue.html",
         operator=signed_in(),

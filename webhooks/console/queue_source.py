@@ -1,81 +1,80 @@
-"""The queue page's data: one page of cases for the operator's filters, plus counts per kind.
+"""The queue page's data, read through ``worker.case_queries`` (the one way to list cases):
+one page of cases for the operator's filters, the total, and counts per kind.
 
-Money at stake is ranked in the severity currency (``RulesConfig.severity_currency``, the same
-conversion severity uses); a case whose currency has no rate ranks after every known amount.
-The page shows each amount in its own currency, never a converted one.
+Money at stake sorts as the case list sorts it: by currency, then the amount within it (never
+compared across currencies). Severity, which the case list does not sort by, is read level by
+level (critical first, each level oldest first) with the severity filter, so every page is
+still one keyset range scan per level it touches.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Engine, case, cast, func, select, type_coerce
-from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy import Engine
 
-from rules import RulesConfig
-from rules.currency import convert_minor
+from rules.case_decisions import CaseStatus
 from rules.findings import CLASSIFICATIONS, KINDS, SEVERITIES
 from rules.formatting import format_money
-from worker.case_document import load_document
-from worker.cases import STATUSES
-from worker.store.db import read_session
-from worker.store.tables import CaseRow, ObjectRow
-
-Q = TypeVar("Q", bound=Select)  # any select over the cases table
+from worker.case_queries import (
+    CaseQuery,
+    CaseQueryError,
+    CaseSort,
+    SortKey,
+    decode_cursor,
+    find_cases,
+)
+from worker.case_view import CaseView
 
 #: Rows on one page: enough to scan, few enough to render in milliseconds.
 PAGE_SIZE = 50
 #: "unresolved": every case someone still has to finish (open or acknowledged).
 UNRESOLVED = "unresolved"
-STATUS_CHOICES = (UNRESOLVED, *STATUSES, "all")
+STATUS_CHOICES = (UNRESOLVED, *(s.value for s in CaseStatus), "all")
+#: Most severe first.
+LEVELS = tuple(reversed(SEVERITIES))
+#: The longest customer filter worth asking (an email column holds 320 characters).
+MAX_CUSTOMER_LENGTH = 320
 
 
 class QueueSort(StrEnum):
-    """How the queue is ordered; every order ends on the case id so pages never overlap."""
+    """How the queue is ordered."""
 
-    STAKE = "stake"  # money at stake, most first
+    STAKE = "stake"  # money at stake, most first (within each currency)
     AGE = "age"  # oldest first
     SEVERITY = "severity"  # most severe first, then oldest
 
 
 @dataclass(frozen=True, slots=True)
 class QueueFilters:
-    """What the operator asked for, already checked against the vocabularies."""
+    """What the operator asked for; values outside the vocabularies are dropped."""
 
     status: str = UNRESOLVED
     kind: str | None = None
     classification: str | None = None
     customer: str | None = None
     sort: QueueSort = QueueSort.STAKE
-    page: int = 1
+    cursor: str | None = None
 
     @classmethod
     def from_args(cls, args: dict[str, str]) -> QueueFilters:
-        """From the query string; an unknown value is ignored (the page shows every case)."""
         status = args.get("status") or UNRESOLVED
         kind = args.get("kind") or None
         classification = args.get("classification") or None
-        customer = (args.get("customer") or "").strip()[:320] or None
+        customer = (args.get("customer") or "").strip()[:MAX_CUSTOMER_LENGTH] or None
         try:
             sort = QueueSort(args.get("sort") or QueueSort.STAKE)
         except ValueError:
             sort = QueueSort.STAKE
-        try:
-            page = max(1, min(int(args.get("page") or 1), 1_000_000))
-        except ValueError:
-            page = 1
         return cls(
             status=status if status in STATUS_CHOICES else UNRESOLVED,
             kind=kind if kind in KINDS else None,
             classification=classification if classification in CLASSIFICATIONS else None,
             customer=customer,
             sort=sort,
-            page=page,
+            cursor=(args.get("cursor") or "")[:2000] or None,
         )
 
 
@@ -98,115 +97,111 @@ class QueuePage:
     rows: tuple[QueueRow, ...]
     total: int
     counts_by_kind: tuple[tuple[str, int], ...]
-    page: int
-    pages: int
+    next_cursor: str | None
+    first_page: bool
 
 
-def _filtered(query: Q, filters: QueueFilters) -> Q:
-    """``query`` narrowed to the status, classification and customer asked for."""
+def _base_query(filters: QueueFilters) -> CaseQuery:
+    """The case list's query for these filters (all kinds), with no sort or position yet."""
     if filters.status == UNRESOLVED:
-        query = query.where(CaseRow.status != "resolved")
-    elif filters.status != "all":
-        query = query.where(CaseRow.status == filters.status)
-    if filters.classification:
-        query = query.where(CaseRow.classification == filters.classification)
-    if filters.customer and "@" in filters.customer:
-        # Every customer record carrying that email (one person may have several).
-        records = select(ObjectRow.object_id).where(
-            ObjectRow.object_type == "customer", ObjectRow.email == filters.customer.lower()
-        )
-        query = query.where(CaseRow.customer_id.in_(records))
-    elif filters.customer:
-        query = query.where(CaseRow.customer_id == filters.customer)
-    return query
-
-
-def _severity_rank() -> Any:
-    return case(
-        {severity: rank for rank, severity in enumerate(SEVERITIES)}, value=CaseRow.severity
+        statuses = frozenset({CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED})
+    elif filters.status == "all":
+        statuses = frozenset()
+    else:
+        statuses = frozenset({CaseStatus(filters.status)})
+    customer = filters.customer
+    if customer is not None:
+        customer = customer.lower() if "@" in customer else customer
+    return CaseQuery(
+        statuses=statuses,
+        classifications=frozenset({filters.classification})
+        if filters.classification
+        else frozenset(),
+        customer=customer,
+        limit=PAGE_SIZE,
     )
 
 
-def queue_page(engine: Engine, filters: QueueFilters, config: RulesConfig) -> QueuePage:
+def queue_page(engine: Engine, filters: QueueFilters) -> QueuePage:
     """One page of the queue, its total and the counts per kind under the same filters."""
-    with read_session(engine) as session:
-        per_kind = _filtered(select(CaseRow.kind, func.count()).group_by(CaseRow.kind), filters)
-        counts: dict[str, int] = {kind: count for kind, count in session.execute(per_kind)}
-        base = _filtered(select(CaseRow), filters)
-        if filters.kind:
-            base = base.where(CaseRow.kind == filters.kind)
-        total = counts.get(filters.kind, 0) if filters.kind else sum(counts.values())
-        offset = (filters.page - 1) * PAGE_SIZE
-        if filters.sort is QueueSort.STAKE:
-            ids = _ids_by_stake(session, base, config)[offset : offset + PAGE_SIZE]
-            by_id = {
-                row.id: row
-                for row in session.scalars(select(CaseRow).where(CaseRow.id.in_(ids or [0])))
-            }
-            rows = [by_id[i] for i in ids if i in by_id]
+    base = _base_query(filters)
+    if (
+        base.customer is not None
+        and "@" not in base.customer
+        and not base.customer.startswith("cus_")
+    ):
+        return QueuePage((), 0, (), None, True)  # neither an email nor a customer id: no one
+    counts = tuple(
+        (kind, find_cases(engine, replace(base, kinds=frozenset({kind}), limit=1)).total)
+        for kind in sorted(KINDS)
+    )
+    query = replace(base, kinds=frozenset({filters.kind}) if filters.kind else frozenset())
+    try:
+        if filters.sort is QueueSort.SEVERITY:
+            views, total, cursor = _by_severity(engine, query, filters.cursor)
         else:
-            order = (
-                (CaseRow.opened_at.asc(), CaseRow.id.asc())
-                if filters.sort is QueueSort.AGE
-                else (_severity_rank().desc(), CaseRow.opened_at.asc(), CaseRow.id.asc())
+            sort = (
+                CaseSort(SortKey.AT_STAKE, descending=True)
+                if filters.sort is QueueSort.STAKE
+                else CaseSort(SortKey.OPENED_AT, descending=False)
             )
-            rows = list(session.scalars(base.order_by(*order).offset(offset).limit(PAGE_SIZE)))
-        shown = tuple(_row(row) for row in rows)
-    pages = max(1, -(-total // PAGE_SIZE))
+            query = replace(query, sort=sort)
+            if filters.cursor:
+                query = replace(query, after=decode_cursor(filters.cursor, query))
+            page = find_cases(engine, query)
+            views, total, cursor = page.cases, page.total, page.next_cursor
+    except CaseQueryError:  # a cursor from another filter or sort: start from the top
+        return queue_page(engine, replace(filters, cursor=None))
     return QueuePage(
-        rows=shown,
+        rows=tuple(_row(view) for view in views),
         total=total,
-        counts_by_kind=tuple(sorted(counts.items())),
-        page=filters.page,
-        pages=pages,
+        counts_by_kind=tuple((k, n) for k, n in counts if n),
+        next_cursor=cursor,
+        first_page=filters.cursor is None,
     )
 
 
-def _impact_columns(session: Session) -> tuple[Any, Any, Any]:
-    """The stored finding's amount, MRR at risk and currency, extracted by the database (its
-    JSON functions run in C; parsing 10,000 findings in Python took a quarter second)."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    # SQLite reads JSON from text as it is; PostgreSQL needs the text cast to json first.
-    doc = type_coerce(CaseRow.finding, JSON) if sqlite else cast(CaseRow.finding, JSON)
-    return (
-        doc[("revenue_impact", "amount_minor")].as_integer(),
-        doc[("revenue_impact", "mrr_at_risk_minor")].as_integer(),
-        doc[("revenue_impact", "currency")].as_string(),
-    )
+def _by_severity(
+    engine: Engine, query: CaseQuery, cursor: str | None
+) -> tuple[tuple[CaseView, ...], int, str | None]:
+    """Critical first, then high, medium, low; oldest first within each. The cursor is
+    ``LEVEL:`` followed by the case list's cursor inside that level."""
+    level, _, inner = (cursor or f"{LEVELS[0]}:").partition(":")
+    if level not in LEVELS:
+        raise CaseQueryError("cursor", "is not a cursor this page gave out")
+    oldest_first = CaseSort(SortKey.OPENED_AT, descending=False)
+    start = LEVELS.index(level)
+    views: list[CaseView] = []
+    total = 0
+    next_cursor: str | None = None
+    for index, name in enumerate(LEVELS):
+        level_query = replace(query, severities=frozenset({name}), sort=oldest_first)
+        if index < start or len(views) >= PAGE_SIZE:  # only counted
+            count = find_cases(engine, replace(level_query, limit=1)).total
+            total += count
+            if index > start and count and next_cursor is None:
+                next_cursor = f"{name}:"
+            continue
+        if name == level and inner:
+            level_query = replace(level_query, after=decode_cursor(inner, level_query))
+        page = find_cases(engine, replace(level_query, limit=PAGE_SIZE - len(views)))
+        total += page.total
+        views.extend(page.cases)
+        if page.next_cursor is not None:
+            next_cursor = f"{name}:{page.next_cursor}"
+    return tuple(views), total, next_cursor
 
 
-def _ids_by_stake(session: Session, base: Q, config: RulesConfig) -> list[int]:
-    """Case ids, most money at stake first (in the severity currency), unknown last."""
-    keyed: list[tuple[int, Decimal, int]] = []
-    rate: dict[str | None, Decimal | None] = {}
-    query = base.with_only_columns(CaseRow.id, *_impact_columns(session))
-    for case_id, amount, mrr, currency in session.execute(query):
-        stake = amount or mrr
-        if currency not in rate:  # the factor of one minor unit, once per currency
-            rate[currency] = convert_minor(
-                1_000_000, currency, config.severity_currency, config.rates
-            )
-        factor = rate[currency]
-        value = None if factor is None or type(stake) is not int else stake * factor
-        keyed.append((0 if value is not None else 1, -(value or Decimal(0)), case_id))
-    keyed.sort()
-    return [case_id for _, _, case_id in keyed]
-
-
-def _row(row: CaseRow) -> QueueRow:
-    document = load_document(row.finding, row.customer_id)
-    impact = document.finding.revenue_impact
-    amount = impact.amount_minor or impact.mrr_at_risk_minor
-    opened = row.opened_at if row.opened_at.tzinfo else row.opened_at.replace(tzinfo=UTC)
+def _row(view: CaseView) -> QueueRow:
     return QueueRow(
-        id=row.id,
-        status=row.status,
-        severity=row.severity,
-        kind=row.kind,
-        classification=row.classification,
-        at_stake=format_money(amount, impact.currency),
-        opened_at=opened,
-        customer_id=row.customer_id,
-        customer_name=document.customer.name,
-        email_masked=document.customer.email_masked,
+        id=view.id,
+        status=view.status.value,
+        severity=view.severity,
+        kind=view.kind,
+        classification=view.classification,
+        at_stake=format_money(view.at_stake_minor, view.currency),
+        opened_at=view.opened_at,
+        customer_id=view.customer.id,
+        customer_name=view.customer.name,
+        email_masked=view.customer.email_masked,
     )
