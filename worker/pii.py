@@ -32,9 +32,13 @@ EMAIL_RE = re.compile(
 )
 SECRET_KEY_RE = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]++|\bwhsec_[A-Za-z0-9_\-]++")
 SIGNATURE_RE = re.compile(r"\bt=\d++(?:,\s*+v\d++=[A-Za-z0-9]++)++")
-#: 13–19 digits, single spaces or dashes between them, standing alone: not inside a word, so
-#: the digit run of a Stripe id (``sub_1234567890123456``, ``pi_3Mtw…``) is never a "card".
-CARD_CANDIDATE_RE = re.compile(r"(?<![\w-])(?:[0-9][ -]?){12,18}[0-9](?![\w])")
+#: A run of digits with single spaces or dashes between them, standing alone: not inside a
+#: word, so the digit run of a Stripe id (``sub_1234567890123456``, ``pi_3Mtw…``) is never a
+#: "card". The run is taken whole, whatever its length, and searched for cards inside it: a
+#: length cap here would split ``1111 4242-4242-4242-4242`` into a non-card and a remainder
+#: that can no longer start a match.
+CARD_CANDIDATE_RE = re.compile(r"(?<![\w-])[0-9](?:[ -]?[0-9])*+")
+_WORD_CHAR_RE = re.compile(r"\w")
 BEARER_RE = re.compile(r"(?i)\bbearer\s++[A-Za-z0-9._~+/=-]++")
 
 REDACTED = "[redacted]"
@@ -65,16 +69,22 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _mask_card(match: re.Match[str]) -> str:
-    """Remove the card inside a candidate: the whole run, or the longest run of its digit
-    groups that is a card (``4242-4242-4242-4242 1`` is a card and a number).
+    """Remove every card inside a candidate run: the longest window of whole digit groups
+    (13–19 digits, Luhn-valid) ending at each group end, scanning from the right
+    (``4242-4242-4242-4242 1`` is a card and a number; ``1111 4242-4242-4242-4242`` a number
+    and a card).
 
-    A candidate has at most 19 digits; each window end extends leftwards keeping a running
-    Luhn sum, so the search is a few hundred additions at most.
+    Each group end extends leftwards over at most 19 digits keeping a running Luhn sum, so
+    the cost is linear in the run's length.
     """
     text = match.group(0)
     groups = [(m.start(), m.end()) for m in _DIGIT_GROUP_RE.finditer(text)]
-    if len(groups) == 1:  # no separators: the whole run or nothing
-        return REDACTED if luhn_ok(text) else text
+    if _WORD_CHAR_RE.match(match.string, match.end()):
+        groups.pop()  # the last group runs into a word (``…4242abc``): it is not a number
+        if not groups:
+            return text
+    if len(groups) == 1 and groups[0] == (0, len(text)):  # no separators: the whole run or nothing
+        return REDACTED if 13 <= len(text) <= 19 and luhn_ok(text) else text
     digits = [int(text[i]) for start, end in groups for i in range(start, end)]
     # for each digit: the text offset of its group when it opens one
     opens: dict[int, int] = {}
@@ -84,19 +94,24 @@ def _mask_card(match: re.Match[str]) -> str:
         opens[count] = start
         count += end - start
         ends.append((count, end))
+    pieces: list[str] = []
+    cut = len(text)  # text after ``cut`` is already decided
     for stop, text_end in reversed(ends):
-        if stop < 13:
-            break
+        if text_end > cut or stop < 13:
+            continue
         total, found = 0, None
         for length in range(1, min(stop, 19) + 1):
-            value = digits[stop - length]
-            total += _LUHN_DOUBLE[value] if length % 2 == 0 else value
             first = stop - length
+            value = digits[first]
+            total += _LUHN_DOUBLE[value] if length % 2 == 0 else value
             if length >= 13 and first in opens and total % 10 == 0:
-                found = opens[first]
+                found = first
         if found is not None:
-            return text[:found] + REDACTED + text[text_end:]
-    return text
+            pieces.append(text[text_end:cut])
+            pieces.append(REDACTED)
+            cut = opens[found]
+    pieces.append(text[:cut])
+    return "".join(reversed(pieces))
 
 
 def scrub_text(text: str) -> str:

@@ -106,3 +106,15 @@ def test_non_ascii_digits_are_not_cards():
     """Digits of other scripts never reach the Luhn check (and never crash it)."""
     text = "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢"
     assert scrub_text(text) == text
+
+
+def test_a_card_after_a_number_in_the_same_run_is_removed():
+    """Digits just before a card do not shield it (the run is searched, not cut at 19 digits)."""
+    out = scrub_text("1111 4242-4242-4242-4242 ")
+    assert out == "1111 [redacted] "
+
+
+def test_two_cards_in_one_run_are_both_removed():
+    """A run holding two cards loses both, and the number between them stays."""
+    out = scrub_text("4242-4242-4242-4242 7 4000-0566-5566-5556")
+    assert out == "[redacted] 7 [redacted]"
