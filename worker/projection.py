@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, union
 from sqlalchemy.orm import Session
 
 from rules import (
@@ -66,25 +66,34 @@ def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[
     """Expand ids and emails to the whole person: every customer sharing one of the emails.
 
     One statement: the rows whose email is one of the given ones or one of the emails the
-    given customers' rows carry; their customer ids and emails join the person."""
+    given customers' rows carry; their customer ids and emails join the person. The two
+    conditions are a UNION rather than an OR: PostgreSQL plans ``email IN (…) OR email IN
+    (subquery)`` as a scan of the whole table (seconds at a million customers), each branch
+    alone as an index lookup."""
     ids = {c for c in customer_ids if c}
     mails = {e for e in emails if e}
-    shared: list[ColumnElement[bool]] = []
+    pair = (ObjectRow.customer_id, ObjectRow.email)
+    by_own_emails = by_emails = None
     if ids:
         own_emails = select(ObjectRow.email).where(
             ObjectRow.customer_id.in_(ids), ObjectRow.email.is_not(None)
         )
-        shared.append(ObjectRow.email.in_(own_emails))
+        by_own_emails = select(*pair).where(ObjectRow.email.in_(own_emails))
     if mails:
-        shared.append(ObjectRow.email.in_(mails))
-    if shared:
-        for customer_id, email in session.execute(
-            select(ObjectRow.customer_id, ObjectRow.email).where(or_(*shared)).distinct()
-        ):
-            if email is not None:
-                mails.add(email)
-            if customer_id is not None:
-                ids.add(customer_id)
+        by_emails = select(*pair).where(ObjectRow.email.in_(mails))
+    if by_own_emails is not None and by_emails is not None:
+        rows = session.execute(union(by_own_emails, by_emails)).all()
+    elif by_own_emails is not None:
+        rows = session.execute(by_own_emails).all()
+    elif by_emails is not None:
+        rows = session.execute(by_emails).all()
+    else:
+        rows = []
+    for customer_id, email in rows:
+        if email is not None:
+            mails.add(email)
+        if customer_id is not None:
+            ids.add(customer_id)
     return Person(customer_ids=frozenset(ids), emails=frozenset(mails))
 
 

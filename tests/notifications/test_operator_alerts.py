@@ -71,6 +71,8 @@ def test_an_event_that_fails_every_retry_raises_one_slack_alert(worker_runtime, 
     wait_for(lambda: event_log.count_by_status(rt.engine).get("failed") == 1, 60, "failed")
     assert _event(rt, "evt_doomed").attempts == MAX_EVENT_RETRIES + 1
     wait_for(lambda: len(slack.log) == 1, 30, "the alert posted")
+    # the post lands before the outbox row says so: wait for the row, not only the post
+    wait_for(lambda: [a.status for a in _alerts(rt.engine)] == ["sent"], 30, "alert recorded")
     [post] = _posts(slack)
     assert "evt_doomed" in post["text"] and "customer.created" in post["text"]
     assert f"failed after {MAX_EVENT_RETRIES + 1} attempt(s)" in post["text"]
@@ -82,8 +84,10 @@ def test_an_event_that_fails_every_retry_raises_one_slack_alert(worker_runtime, 
     assert event_log.reset_for_retry(rt.engine, ["evt_doomed"], utc_now()) == ["evt_doomed"]
     _deliver(rt, event_body("evt_doomed", "customer.created"))
     wait_for(lambda: len(slack.log) == 2, 60, "the second failure's alert posted")
+    wait_for(
+        lambda: [a.status for a in _alerts(rt.engine)] == ["sent", "sent"], 30, "alerts recorded"
+    )
     assert _event(rt, "evt_doomed").attempts == 2 * (MAX_EVENT_RETRIES + 1)
-    assert [a.status for a in _alerts(rt.engine)] == ["sent", "sent"]
 
 
 def test_a_failed_event_delivered_again_raises_nothing_new(engine, configured):
