@@ -52,25 +52,24 @@ def _whole_table_reads(plan: list[str]) -> list[str]:
     return unbounded
 
 
+def _plan_on_fresh_store(url: str, data_dir: Path, ids: list[str], emails: list[str]) -> list[str]:
+    engine = make_engine(url)
+    upgrade_database(engine, data_dir)
+    try:
+        return _captured_lookup(engine, ids, emails)
+    finally:
+        engine.dispose()
+
+
 def test_a_person_found_by_customer_id_and_email_is_index_lookups(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    engine = make_engine(postgres_url)
-    upgrade_database(engine, tmp_path)
-    try:
-        plan = _captured_lookup(engine, ["cus_A"], ["a@example.com"])
-    finally:
-        engine.dispose()
+    plan = _plan_on_fresh_store(postgres_url, tmp_path, ["cus_A"], ["a@example.com"])
     assert not _whole_table_reads(plan), "\n".join(plan)
 
 
-def test_a_person_found_by_customer_id_alone_is_index_lookups(
+def test_a_person_found_by_customer_ids_alone_is_index_lookups(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    engine = make_engine(postgres_url)
-    upgrade_database(engine, tmp_path)
-    try:
-        plan = _captured_lookup(engine, ["cus_A", "cus_B"], [])
-    finally:
-        engine.dispose()
+    plan = _plan_on_fresh_store(postgres_url, tmp_path, ["cus_A", "cus_B"], [])
     assert not _whole_table_reads(plan), "\n".join(plan)
