@@ -5,7 +5,7 @@ Both apps run under gunicorn with exactly the command line ``billing-ops web`` r
 log on stdout), on ``127.0.0.1:<free port>``; only the app differs:
 
 * ``bare``: ``bench/bare_app.py``, answers ``{}`` to the POST (the floor);
-* ``real``: ``webhooks:create_app()``: verifies the signature, parses, enqueues on Redis.
+* ``real``: ``webhooks:create_app()``: verifies the signature, parses, pushes onto the Redis intake.
 
 1. closed loop, ``--concurrency`` requests in flight, bare and real alternating ``--rounds``
    times (the host is noisy; interleaving keeps drift out of the ratio): saturation rate,
@@ -55,6 +55,7 @@ from typing import Any
 import redis
 
 from worker.cli.processes import WEB_APP, web_argv
+from worker.intake import INTAKE_KEY
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -617,7 +618,7 @@ class Run:
     bare: PhaseResult
     real: PhaseResult
     open_loop: PhaseResult
-    queued: list[tuple[int, int]]  # (messages on the queue, measured 200s) per real round
+    queued: list[tuple[int, int]]  # (entries on the intake, measured 200s) per real round
 
 
 def run_all(args: argparse.Namespace, workdir: Path, run_tag: str) -> Run:
@@ -653,8 +654,8 @@ def _flush(url: str) -> None:
 
 
 def _queued(url: str) -> int:
-    """Messages sitting in Dramatiq's ``events`` queue (proof the 200s were real enqueues)."""
-    return int(redis.Redis.from_url(url).hlen("dramatiq:events.msgs"))
+    """Entries on the intake list no worker drains here (proof the 200s were real pushes)."""
+    return int(redis.Redis.from_url(url).llen(INTAKE_KEY))
 
 
 # --- reporting -----------------------------------------------------------------------------
@@ -798,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print_table(run, args)
     for index, (queued, ok) in enumerate(run.queued, 1):
-        print(f"real round {index}: {queued} messages on the queue for {ok} measured 200s")
+        print(f"real round {index}: {queued} entries on the intake for {ok} measured 200s")
     figures = summary(run, args)
     print(
         f"ratio real/bare = {figures['ratio']:.2f} (rounds: {figures['ratio_per_round']}); "

@@ -14,8 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support import sign
+from worker.broker import EVENTS_QUEUE
+from worker.intake import INTAKE_KEY
 
 BILLING_OPS = str(Path(sys.executable).parent / "billing-ops")
 #: Variables of the test run that must not leak into a served instance.
@@ -28,6 +31,14 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str = "condi
     while not predicate():
         assert time.monotonic() < deadline, f"{what}: not reached within {timeout} s"
         time.sleep(0.1)
+
+
+def join_events(broker: Any, timeout: float = 20) -> None:
+    """Wait until a worker's pump has moved every accepted webhook off the intake onto
+    Dramatiq (it trims an entry only once enqueued), then until Dramatiq's events queue is
+    done: what ``broker.join("events")`` alone meant when the edge enqueued directly."""
+    wait_for(lambda: broker.client.llen(INTAKE_KEY) == 0, timeout, "the intake drained")
+    broker.join(EVENTS_QUEUE, timeout=int(timeout * 1000))
 
 
 def http_status(url: str, timeout: float = 2) -> int:

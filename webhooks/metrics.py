@@ -29,7 +29,7 @@ WEBHOOKS_REJECTED = Counter(
 )
 ENQUEUE_SECONDS = Histogram(
     "billing_ops_enqueue_seconds",
-    "Time to put one verified event on the Redis queue.",
+    "Time to put one verified event on the Redis intake (one round trip).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 

@@ -3,10 +3,11 @@
 Validation is the worker's own (``worker.event_validation``): what is answered 200 can be
 stored and processed; anything else is ``400 malformed_payload`` with a ``detail``.
 
-The view never touches the database and never runs a rule; it answers 2xx only after the
-broker has accepted the message. Dedupe is the store's job (unique event id); the
+The view never touches the database and never runs a rule; it answers 2xx only after Redis
+has taken the event onto the intake (``worker.intake``: one MULTI/EXEC round trip; the
+workers move it onto Dramatiq). Dedupe is the store's job (unique event id); the
 ``duplicate`` flag in the answer is a hint from a short-lived Redis marker, set in the same
-pipelined round trip as the enqueue and only kept when the enqueue succeeded.
+transaction as the push, so it never exists without the event on the intake.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from webhooks.metrics import (
     WEBHOOKS_REJECTED,
 )
 from webhooks.signature import WebhookRejected, verify_signature
-from worker.broker import enqueue_marked, event_message
+from worker import intake
 from worker.event_validation import short_detail, validate_event
 
 log = structlog.get_logger()
@@ -101,10 +102,12 @@ def receive_stripe_event() -> Response | tuple[Response, int]:
 
     structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
     started = time.perf_counter()
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    entry = intake.encode_envelope(raw, int(time.time() * 1000), request_id)
     try:
-        first = enqueue_marked(
-            current_app.config["BROKER"],
-            event_message(body),
+        first = intake.push(
+            current_app.config["BROKER"].client,
+            entry,
             SEEN_MARKER_PREFIX + event.id,
             SEEN_MARKER_TTL_SECONDS,
         )

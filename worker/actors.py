@@ -19,6 +19,7 @@ from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, PROCESS_EVENT_ACTOR
 from worker.clock import run as clock_run
 from worker.clock.queue import CLOCK_QUEUE, RUN_CLOCK_ACTOR
 from worker.clock.ticker import ClockTicker
+from worker.intake_pump import IntakePump
 from worker.logs import configure_logging
 from worker.middleware import LogContext, MetricsBookkeeping
 from worker.notifications import delivery
@@ -99,11 +100,13 @@ def process_event(body: str) -> None:
 
 
 def _observe_arrival_to_case() -> None:
-    """Arrival → case lag: from the moment the edge built the message (Dramatiq's
-    ``message_timestamp``, milliseconds) to now, just after the case change committed."""
+    """Arrival → case lag: from the moment the edge accepted the event (``arrived_ms``, set
+    by the pump from the intake envelope; Dramatiq's ``message_timestamp`` for a message
+    enqueued directly, e.g. a retry) to now, just after the case change committed."""
     message = CurrentMessage.get_current_message()
     if message is not None:
-        metrics.case_reached(time.time() - message.message_timestamp / 1000)
+        arrived_ms = message.options.get("arrived_ms", message.message_timestamp)
+        metrics.case_reached(time.time() - arrived_ms / 1000)
 
 
 def deliver_notification(outbox_id: int) -> None:
@@ -139,7 +142,7 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
     broker = build_broker(
         settings.effective_redis_url,
         edge=False,
-        middleware=[CurrentMessage(), LogContext(), ticker],
+        middleware=[CurrentMessage(), LogContext(), ticker, IntakePump()],
     )
     dramatiq.set_broker(broker)
     broker.add_middleware(MetricsBookkeeping(settings.metrics_multiprocess_dir))

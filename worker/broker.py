@@ -7,13 +7,10 @@ and Stripe retries later.
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 import dramatiq
 import redis
 import structlog
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -94,55 +91,24 @@ def build_broker(url: str, *, edge: bool, middleware: list | None = None) -> Red
     return broker
 
 
-def event_message(body: str) -> dramatiq.Message:
-    """The message the edge enqueues: the raw, verified event JSON for ``process_event``.
+def event_message(
+    body: str, *, request_id: str | None = None, arrived_ms: int | None = None
+) -> dramatiq.Message:
+    """The ``process_event`` message of one raw, verified event JSON.
 
-    The request id bound at the edge rides along in the options, so the worker's log lines
-    for this event carry the same ``request_id`` as the web's (``worker.middleware``).
+    The edge's request id rides along in the options (the one bound to this thread's log
+    context when none is given), so the worker's log lines for this event carry the same
+    ``request_id`` as the web's (``worker.middleware``); ``arrived_ms`` is when the edge
+    accepted it (``worker.intake``), which the arrival → case lag is measured from.
     """
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    request_id = request_id or structlog.contextvars.get_contextvars().get("request_id")
+    options: dict[str, object] = {"request_id": request_id} if request_id else {}
+    if arrived_ms is not None:
+        options["arrived_ms"] = arrived_ms
     return dramatiq.Message(
         queue_name=EVENTS_QUEUE,
         actor_name=PROCESS_EVENT_ACTOR,
         args=(body,),
         kwargs={},
-        options={"request_id": request_id} if request_id else {},
+        options=options,
     )
-
-
-def enqueue_marked(broker: RedisBroker, message: dramatiq.Message, marker: str, ttl: int) -> bool:
-    """Enqueue ``message``, then ``SET marker NX``, in one pipelined round trip.
-
-    Returns whether the marker was new. This is ``RedisBroker.enqueue`` (same dispatch script,
-    same arguments, same middleware hooks) with the marker riding along: at the webhook edge a
-    second round trip costs a fifth of the request. If the enqueue fails, the marker is removed
-    again and the error raised, so a marker never outlives a message that is not on the queue.
-    ``tests/webhooks`` and the full-path tests prove the message is the one Dramatiq consumes.
-    """
-    message = message.copy(options={"redis_message_id": str(uuid4())})
-    broker.emit_before("enqueue", message, None)
-    args = [
-        "enqueue",
-        current_millis(),
-        message.queue_name,
-        broker.broker_id,
-        broker.heartbeat_timeout,
-        broker.dead_message_ttl,
-        broker._should_do_maintenance("enqueue"),
-        broker._max_unpack_size(),
-        message.options["redis_message_id"],
-        message.encode(),
-    ]
-    pipe = broker.client.pipeline(transaction=False)
-    pipe.evalsha(broker.scripts["dispatch"].sha, 1, broker.namespace, *args)
-    pipe.set(marker, 1, nx=True, ex=ttl)
-    enqueued, first = pipe.execute(raise_on_error=False)
-    if isinstance(enqueued, redis.exceptions.NoScriptError):  # Redis lost its script cache
-        broker.enqueue(message)
-        return first is True
-    if isinstance(enqueued, Exception):
-        if first is True:
-            broker.client.delete(marker)
-        raise enqueued
-    broker.emit_after("enqueue", message, None)
-    return first is True

@@ -7,6 +7,10 @@ queue, a list ``NS:QUEUE`` of message ids waiting to be taken (pushed at the tai
 the head), a hash ``NS:QUEUE.msgs`` of every message not yet acknowledged (waiting or taken
 by a worker), and the same pair for ``QUEUE.DQ``, the messages delayed to a later time
 (retries after a backoff). This module is the one place that knows that layout for metrics.
+
+Before Dramatiq, an accepted webhook waits on the intake list (``worker.intake``) until a
+worker's pump moves it; that list is reported as the queue ``intake``: its entries are
+waiting, and the oldest one's age is from its arrival at the edge.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from prometheus_client.registry import Collector
 
 from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE
 from worker.clock.queue import CLOCK_QUEUE
+from worker.intake import INTAKE_KEY, oldest_arrival_ms
 
 log = structlog.get_logger()
 
 #: The queues billing-ops' workers consume.
 QUEUES = (EVENTS_QUEUE, NOTIFICATIONS_QUEUE, CLOCK_QUEUE)
+#: The name the intake list goes by among the queues.
+INTAKE_QUEUE = "intake"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,16 @@ def read_queue(client: redis.Redis, namespace: str, queue: str, now: float) -> Q
     )
 
 
+def read_intake(client: redis.Redis, now: float) -> QueueState:
+    """The intake list: webhooks accepted by the edge that no pump has moved to Dramatiq yet."""
+    waiting = client.llen(INTAKE_KEY)
+    arrived_ms = oldest_arrival_ms(client) if waiting else None
+    age = 0.0 if arrived_ms is None else max(now - arrived_ms / 1000, 0.0)
+    return QueueState(
+        INTAKE_QUEUE, waiting=waiting, in_progress=0, delayed=0, oldest_age_seconds=age
+    )
+
+
 def _age(client: redis.Redis, messages_key: str, head: bytes | None, now: float) -> float:
     """Seconds since the head message was built (Dramatiq's ``message_timestamp``, in ms)."""
     if head is None:
@@ -77,7 +94,8 @@ def _age(client: redis.Redis, messages_key: str, head: bytes | None, now: float)
 
 class QueueCollector(Collector):
     """Prometheus collector: waiting / in-progress / delayed messages and the oldest waiting
-    message's age per queue, plus whether Redis answered (a scrape never fails on Redis)."""
+    message's age per queue (the intake included), plus whether Redis answered (a scrape
+    never fails on Redis)."""
 
     def __init__(self, client: redis.Redis, namespace: str, queues: Sequence[str] = QUEUES):
         self._client = client
@@ -90,7 +108,8 @@ class QueueCollector(Collector):
         )
         try:
             now = time.time()
-            states = [read_queue(self._client, self._namespace, q, now) for q in self._queues]
+            states = [read_intake(self._client, now)]
+            states += [read_queue(self._client, self._namespace, q, now) for q in self._queues]
         except redis.RedisError as error:
             log.warning("queue_metrics_unavailable", error=type(error).__name__)
             reachable.add_metric([], 0)

@@ -4,12 +4,14 @@ with the same functions as the CLI, each retry put on the real Redis queue."""
 from __future__ import annotations
 
 import re
+import time
 
 import redis
 
 from tests.console.test_console_security import csrf_token, signed_in
 from tests.support import event_body
 from worker.broker import event_message
+from worker.intake import encode_envelope, push
 from worker.notifications import outbox
 from worker.pipeline import utc_now
 from worker.store.db import write_session
@@ -45,6 +47,17 @@ def test_queue_depth_and_oldest_age_come_from_redis(console_app, redis_url):
     page = signed_in(console_app).get("/health").get_data(as_text=True)
     assert '<dd id="queue-events">2</dd>' in page
     assert re.search(r'<dd id="queue-events-age">1 min \d+ s</dd>', page), page
+
+
+def test_the_intake_is_shown_with_its_oldest_arrival(console_app, redis_url):
+    """A webhook accepted a minute ago and not yet moved onto Dramatiq: intake 1, about 1 min."""
+    entry = encode_envelope(
+        event_body("evt_intake").encode(), int(time.time() * 1000) - 60_000, None
+    )
+    push(redis.Redis.from_url(redis_url), entry, "billing-ops:seen:evt_intake", 60)
+    page = signed_in(console_app).get("/health").get_data(as_text=True)
+    assert '<dd id="queue-intake">1</dd>' in page
+    assert re.search(r'<dd id="queue-intake-age">1 min \d+ s</dd>', page), page
 
 
 def test_a_failed_event_is_retried_onto_the_queue(console_app, redis_url):

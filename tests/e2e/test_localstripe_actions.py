@@ -14,6 +14,7 @@ from tests.e2e.test_localstripe_webhooks import (  # noqa: F401 - the fixture
     billing_ops_url,
     point_webhooks_at,
 )
+from tests.serving import join_events
 from tests.support import subscribe_twice
 from worker.cases import get_case, list_cases
 from worker.cli import main
@@ -56,7 +57,7 @@ def test_duplicate_is_planned_then_cancelled_and_refunded_once(act_env, localstr
     subscriptions = subscribe_twice(client, "act@example.com", "Ada Act")
 
     def duplicate_case():  # type: ignore[no-untyped-def]
-        runtime.broker.join("events", timeout=10_000)
+        join_events(runtime.broker, 10)
         found = [c for c in list_cases(runtime.engine) if c["kind"] == "duplicate_subscription"]
         return found[0] if found else None
 
@@ -80,7 +81,7 @@ def test_duplicate_is_planned_then_cancelled_and_refunded_once(act_env, localstr
     # localstripe's customer.subscription.deleted resolves the case; that cancellation was
     # billing-ops' own, so it opens no churn case, and the handoff shows the state it left.
     def resolved():  # type: ignore[no-untyped-def]
-        runtime.broker.join("events", timeout=10_000)
+        join_events(runtime.broker, 10)
         return get_case(runtime.engine, case["id"])["status"] == "resolved"
 
     wait_for(resolved, "the duplicate case resolved by the cancellation's webhook")
@@ -129,7 +130,7 @@ def test_a_crash_between_the_refund_and_its_record_still_ends_with_one_refund(
     subscriptions = subscribe_twice(client, "crash@example.com", "Cy Crash")
 
     def duplicate_case():  # type: ignore[no-untyped-def]
-        runtime.broker.join("events", timeout=10_000)
+        join_events(runtime.broker, 10)
         found = [c for c in list_cases(runtime.engine) if c["kind"] == "duplicate_subscription"]
         return found[0] if found else None
 

@@ -25,6 +25,7 @@ from tests.e2e.test_localstripe_webhooks import (  # noqa: F401 - the fixture
     billing_ops_url,
     point_webhooks_at,
 )
+from tests.serving import join_events
 from worker.cases import get_case, list_cases
 from worker.store import events as event_log
 from worker.stripe_api import stripe_client
@@ -112,7 +113,7 @@ def settled(runtime: Any, customer_id: str, *event_types: str) -> list[str]:
     the types of everything processed for it."""
     deadline = time.monotonic() + 30
     while True:
-        runtime.broker.join("events", timeout=10_000)
+        join_events(runtime.broker, 10)
         seen = [
             e.type
             for e in event_log.list_events(runtime.engine, event_log.PROCESSED, limit=1000)

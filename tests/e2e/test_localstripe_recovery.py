@@ -25,6 +25,7 @@ from tests.e2e.test_localstripe_webhooks import (  # noqa: F401 - the fixture
     point_webhooks_at,
 )
 from tests.notifications.harness import SmtpServer
+from tests.serving import join_events
 from tests.worker.stripe_standin import StandIn, stripe_standin
 from worker.cases import get_case, list_cases
 from worker.cli import main
@@ -90,7 +91,7 @@ def wait_for(condition, what: str, runtime=None, on_timeout=None):  # type: igno
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline:
         if runtime is not None:
-            runtime.broker.join("events", timeout=10_000)
+            join_events(runtime.broker, 10)
         value = condition()
         if value:
             return value

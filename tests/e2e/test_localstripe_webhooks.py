@@ -12,6 +12,7 @@ import dramatiq
 import pytest
 from werkzeug.serving import make_server
 
+from tests.serving import join_events
 from tests.support import SECRET, subscribe_twice
 from webhooks import create_app
 from worker.actors import setup
@@ -55,7 +56,7 @@ def test_two_checkouts_in_localstripe_become_one_duplicate_case(localstripe_url,
     deadline = time.monotonic() + 30
     cases: list[dict] = []
     while time.monotonic() < deadline:
-        runtime.broker.join("events", timeout=10_000)
+        join_events(runtime.broker, 10)
         cases = [c for c in list_cases(runtime.engine) if c["kind"] == "duplicate_subscription"]
         if cases:
             break

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from tests.conftest import REDIS_URL
 from tests.support import SECRET, duplicate_subscription_story, free_port, stop_group
 from webhooks import create_app
+from worker.intake import INTAKE_KEY
 from worker.pipeline import process_event
 from worker.settings import Settings
 from worker.store.db import upgrade_database
@@ -60,9 +61,10 @@ def api(settings: Settings) -> FlaskClient:
 
 @pytest.fixture
 def queued(redis_url: str):
-    """How many messages sit on the events queue in Redis right now."""
+    """How many accepted webhooks sit on the intake in Redis right now (no worker runs here
+    to move them onto Dramatiq)."""
     client = redis.Redis.from_url(redis_url)
-    return lambda: client.hlen("dramatiq:events.msgs")
+    return lambda: client.llen(INTAKE_KEY)
 
 
 @dataclass(frozen=True)

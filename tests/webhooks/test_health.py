@@ -9,6 +9,7 @@ from tests.metrics import value
 from tests.support import event_body, free_port, sign
 from webhooks import create_app
 from worker.broker import build_broker, event_message
+from worker.intake import encode_envelope, push
 
 
 def test_healthz_answers_ok(client):
@@ -63,6 +64,20 @@ def test_metrics_show_the_queue_as_redis_holds_it(client, redis_url):
     assert value(text, "billing_ops_queue_messages", queue="notifications", state="waiting") == 0
     assert 60 <= value(text, "billing_ops_queue_oldest_message_age_seconds", queue="events") < 120
     assert value(text, "billing_ops_queue_oldest_message_age_seconds", queue="clock") == 0
+
+
+def test_metrics_count_the_intake(client, redis_url):
+    """Webhooks accepted by the edge and not yet moved onto Dramatiq are on the intake: two
+    wait, the older one accepted a minute ago."""
+    queue = build_broker(redis_url, edge=False).client
+    minute_ago = int((time.time() - 60) * 1000)
+    for arrived_ms, event_id in ((minute_ago, "evt_old"), (minute_ago + 30_000, "evt_new")):
+        entry = encode_envelope(event_body(event_id).encode(), arrived_ms, None)
+        push(queue, entry, f"billing-ops:seen:{event_id}", 60)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert value(text, "billing_ops_queue_messages", queue="intake", state="waiting") == 2
+    assert value(text, "billing_ops_queue_messages", queue="events", state="waiting") == 0
+    assert 60 <= value(text, "billing_ops_queue_oldest_message_age_seconds", queue="intake") < 120
 
 
 def test_metrics_answer_without_redis(edge_settings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 import pytest
 
+from tests.serving import join_events
 from tests.support import envelope, sign, subscription
 from webhooks import create_app
 from worker.actors import setup
@@ -45,7 +46,7 @@ def test_signed_webhooks_become_a_case(settings, runtime):
     assert deliver(client, first) == 200
     assert deliver(client, second) == 200
     assert deliver(client, second) == 200  # Stripe retried: still one effect
-    runtime.broker.join("events", timeout=20_000)
+    join_events(runtime.broker, 20)
     processed = event_log.list_events(runtime.engine, event_log.PROCESSED)
     assert sorted(e.id for e in processed) == ["evt_fp_1", "evt_fp_2"]
     cases = list_cases(runtime.engine)

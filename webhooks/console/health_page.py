@@ -25,7 +25,7 @@ from worker.maintenance import requeue_events
 from worker.notifications import outbox
 from worker.notifications.queue import enqueue_notifications
 from worker.pipeline import utc_now
-from worker.queue_depth import QueueState, read_queue
+from worker.queue_depth import QueueState, read_intake, read_queue
 from worker.store.db import read_session
 from worker.store.events import FAILED, RECEIVED, list_events, reset_for_retry
 from worker.store.tables import EventRow, OutboxRow
@@ -37,11 +37,11 @@ LISTED = 100
 
 
 def queue_depths(now: float) -> list[QueueState] | None:
-    """The events and notifications queues (``worker.queue_depth``, the reader ``/metrics``
-    uses too), or None when Redis does not answer."""
+    """The intake, the events and the notifications queues (``worker.queue_depth``, the
+    reader ``/metrics`` uses too), or None when Redis does not answer."""
     broker = current_app.config["BROKER"]
     try:
-        return [
+        return [read_intake(broker.client, now)] + [
             read_queue(broker.client, broker.namespace, q, now)
             for q in (EVENTS_QUEUE, NOTIFICATIONS_QUEUE)
         ]
