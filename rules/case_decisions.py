@@ -106,11 +106,13 @@ def _churn_of_a_subscription_that_never_started(
 def _for_finding(case: ExistingCase | None, finding: Finding) -> CaseDecision:
     if case is None:
         return CaseDecision(finding.key, Decision.OPEN, finding, finding.reasoning)
-    if case.finding == finding:
-        return CaseDecision(finding.key, Decision.LEAVE, finding, None)
     if case.status == CaseStatus.RESOLVED:
+        # Before the equality test: a finding billing-ops resolved because it had cleared can
+        # come back unchanged (evidence delivered out of order took it away for a while).
         if came_back(case, finding):
             return CaseDecision(finding.key, Decision.REOPEN, finding, REOPEN_NOTE)
+        return CaseDecision(finding.key, Decision.LEAVE, finding, None)
+    if case.finding == finding:
         return CaseDecision(finding.key, Decision.LEAVE, finding, None)
     return CaseDecision(finding.key, Decision.UPDATE, finding, what_changed(case.finding, finding))
 

@@ -51,17 +51,36 @@ def find_incomplete_checkouts(ctx: RuleContext) -> list[Finding]:
 
 def unpaid_first_invoice(ctx: RuleContext, sub: Subscription) -> Invoice | None:
     """The first invoice of a ``canceled`` subscription when that invoice was never paid and
-    no invoice of the subscription was: it was canceled before it started (an incomplete
+    nothing shows the subscription started: it was canceled before it started (an incomplete
     subscription can be canceled; API reference, Subscription object, ``status``). The first
     invoice is the one ``RuleContext.billing_reason`` reads as ``subscription_create``, in any
-    API version."""
+    API version.
+
+    Only positive evidence of non-payment counts: the first invoice's payment may simply not
+    have been delivered yet (Stripe does not deliver events in the order it generated them;
+    "Webhooks", docs.stripe.com/webhooks#event-ordering), so any sign that the subscription
+    got past its first invoice (``started``) rules the conclusion out."""
     if sub.status != "canceled":
         return None
     invoices = ctx.invoices_of(sub.id)
-    if any(i.status == "paid" for i in invoices):
+    if started(sub, invoices) or started(ctx.snapshot.subscription(sub.id), invoices):
         return None
     first = next((i for i in invoices if ctx.billing_reason(i) == "subscription_create"), None)
     return first if first is not None and first.amount_due > 0 else None
+
+
+def started(sub: Subscription | None, invoices: tuple[Invoice, ...]) -> bool:
+    """True when the subscription got past its first invoice: one of its invoices is paid, or
+    it has more than one invoice (those known, and every ``latest_invoice`` its snapshots
+    named, ``Subscription.invoice_ids_named``). An ``incomplete`` subscription can only have
+    its metadata and payment source updated until its first invoice is paid, and an
+    ``incomplete_expired`` one generates no further invoices (API reference, Subscription
+    object, ``status``), so a second invoice means the first was paid, even while that
+    payment's event is still on its way."""
+    if any(i.status == "paid" for i in invoices):
+        return True
+    named = sub.invoice_ids_named if sub is not None else frozenset()
+    return len({i.id for i in invoices} | named) > 1
 
 
 def _subscription_finding(ctx: RuleContext, sub: Subscription) -> Finding | None:

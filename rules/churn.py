@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rules.checkout import unpaid_first_invoice
+from rules.checkout import started, unpaid_first_invoice
 from rules.config import RulesConfig
 from rules.context import RuleContext
 from rules.events import BillingEvent
@@ -341,6 +341,45 @@ def find_churn_events(ctx: RuleContext, event: BillingEvent) -> list[Finding]:
         if downgrade is not None:
             findings.append(downgrade)
     return findings
+
+
+def find_cancellations_shown_late(ctx: RuleContext, event: BillingEvent) -> list[Finding]:
+    """The churn of a cancellation billing-ops first read as "never started", drawn again when
+    the evidence that the subscription did start arrives after the cancellation.
+
+    Stripe does not deliver events in the order it generated them ("Webhooks",
+    docs.stripe.com/webhooks#event-ordering): a subscription's cancellation can be evaluated
+    before the first invoice's payment (or its second invoice) is stored, and then
+    ``find_churn_events`` reads it as canceled before its first payment and draws no churn.
+    An event about the subscription (its own, or one of its invoices') generated before the
+    subscription ended is such late evidence; when the subscription now shows it started
+    (``rules.checkout.started``), the cancellation's churn is what in-order delivery found.
+    Events generated after the end (a later invoice update) never re-draw anything, so
+    in-order delivery is unchanged."""
+    sub = ctx.snapshot.subscription(_subscription_of(ctx, event))
+    if sub is None or sub.status != "canceled" or sub.customer_id is None:
+        return []
+    ended = sub.ended_at if sub.ended_at is not None else sub.canceled_at
+    if ended is None or event.created >= ended:
+        return []
+    if sub.id in ctx.snapshot.canceled_by_billing_ops:
+        return []
+    if not started(sub, ctx.invoices_of(sub.id)):
+        return []
+    return [_canceled_finding(ctx, sub, sub.customer_id)]
+
+
+def _subscription_of(ctx: RuleContext, event: BillingEvent) -> str | None:
+    """The subscription an event is about: its own object, or its invoice's subscription."""
+    object_id = event.object.get("id")
+    if not isinstance(object_id, str):
+        return None
+    if event.type.startswith("customer.subscription."):
+        return object_id
+    if event.type.startswith("invoice."):
+        invoice = ctx.snapshot.invoice(object_id)
+        return invoice.subscription_id if invoice is not None else None
+    return None
 
 
 def _canceled_finding(ctx: RuleContext, sub: Subscription, customer_id: str) -> Finding:

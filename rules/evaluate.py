@@ -2,13 +2,13 @@
 
 Every state-derived rule runs over the whole snapshot (all customers in it), so the result
 depends on the projected state, not on which event arrived last; only the event-derived rules
-(cancellations and downgrades) look at the event itself.
+(cancellations and downgrades, and a cancellation's late evidence) look at the event itself.
 """
 
 from __future__ import annotations
 
 from rules.checkout import find_incomplete_checkouts
-from rules.churn import find_churn_events, find_churn_state
+from rules.churn import find_cancellations_shown_late, find_churn_events, find_churn_state
 from rules.config import RulesConfig
 from rules.context import RuleContext
 from rules.disputes import find_disputes
@@ -31,7 +31,7 @@ STATE_RULES = (
     find_disputes,
     find_fraud_warnings,
 )
-EVENT_RULES = (find_churn_events,)
+EVENT_RULES = (find_churn_events, find_cancellations_shown_late)
 
 DEFAULT_CONFIG = RulesConfig()
 

@@ -138,11 +138,22 @@ class Subscription:
     default_payment_method: str | None
     event_id: str
     discounts: tuple[Discount, ...] = ()
+    #: When it ended (``ended_at``): the moment a canceled subscription became ``canceled``.
+    ended_at: int | None = None
+    #: Invoices that earlier snapshots of it named as ``latest_invoice`` (kept by
+    #: ``rules.records.combine`` whatever order the snapshots arrived in).
+    earlier_latest_invoices: tuple[str, ...] = ()
 
     @property
     def is_live(self) -> bool:
         """True while the subscription still bills (active, trialing or past_due)."""
         return self.status in LIVE_SUBSCRIPTION_STATUSES
+
+    @property
+    def invoice_ids_named(self) -> frozenset[str]:
+        """Every invoice this subscription's snapshots named as their latest."""
+        latest = (self.latest_invoice_id,) if self.latest_invoice_id else ()
+        return frozenset((*self.earlier_latest_invoices, *latest))
 
     @property
     def monthly_amount_minor(self) -> int | None:

@@ -225,6 +225,7 @@ def parse_subscription(obj: Obj, event_id: str) -> Subscription:
         or ref_id(obj.get("default_source")),
         event_id=event_id,
         discounts=parse_discounts(obj),
+        ended_at=opt_int(obj.get("ended_at")),
     )
 
 

@@ -99,6 +99,26 @@ def supersedes(new: ObjectRecord, old: ObjectRecord | None) -> bool:
     return _comparable(new.version) > _comparable(old.version)
 
 
+def combine(new: ObjectRecord, old: ObjectRecord | None) -> ObjectRecord:
+    """The record to keep when ``new`` arrives and ``old`` is stored: the winner by
+    ``supersedes``, carrying what the loser knew that only accumulates.
+
+    A subscription's every ``latest_invoice`` is such a fact (``Subscription.invoice_ids_named``):
+    a cancellation's snapshot names only the last invoice, and the earlier snapshot that named
+    the first may arrive before or after it; the union is the same in any order and under
+    redelivery. ``old`` itself comes back when nothing changes."""
+    if old is None:
+        return new
+    winner, loser = (new, old) if supersedes(new, old) else (old, new)
+    if not (isinstance(winner.data, Subscription) and isinstance(loser.data, Subscription)):
+        return winner
+    named = winner.data.invoice_ids_named | loser.data.invoice_ids_named
+    if named == winner.data.invoice_ids_named:
+        return winner
+    history = tuple(sorted(named - {winner.data.latest_invoice_id}))
+    return replace(winner, data=replace(winner.data, earlier_latest_invoices=history))
+
+
 def _comparable(version: Version) -> tuple[tuple[int, int | str], ...]:
     """Versions compare element-wise; tagging by type keeps a malformed mix from raising."""
     return tuple((0, v) if isinstance(v, int) else (1, str(v)) for v in version)
@@ -508,6 +528,7 @@ def _model_from_json(object_type: str, doc: Mapping[str, Any]) -> BillingObject:
         values["items"] = tuple(SubscriptionItem(**item) for item in values["items"])
         values["metadata"] = dict(values["metadata"] or {})
         values["discounts"] = tuple(_discount_from_json(d) for d in values.get("discounts") or ())
+        values["earlier_latest_invoices"] = tuple(values.get("earlier_latest_invoices") or ())
     return model(**values)
 
 
@@ -547,6 +568,7 @@ __all__ = [
     "ObjectRecord",
     "PaymentMethod",
     "Subscription",
+    "combine",
     "record_from_json",
     "record_to_json",
     "records_from_event",

@@ -21,7 +21,7 @@ from rules.model import (
     Product,
     Subscription,
 )
-from rules.records import ObjectRecord, records_from_event, supersedes
+from rules.records import ObjectRecord, combine, records_from_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +76,7 @@ class BillingSnapshot:
 def _winners(records: Iterable[ObjectRecord]) -> dict[tuple[str, str], ObjectRecord]:
     best: dict[tuple[str, str], ObjectRecord] = {}
     for record in records:
-        if supersedes(record, best.get(record.key)):
-            best[record.key] = record
+        best[record.key] = combine(record, best.get(record.key))
     return best
 
 
@@ -114,8 +113,7 @@ def fold(events: Iterable[BillingEvent]) -> dict[tuple[str, str], ObjectRecord]:
     state: dict[tuple[str, str], ObjectRecord] = {}
     for event in events:
         for record in records_from_event(event):
-            if supersedes(record, state.get(record.key)):
-                state[record.key] = record
+            state[record.key] = combine(record, state.get(record.key))
     return state
 
 

@@ -18,6 +18,7 @@ from rules import (
     BillingSnapshot,
     ObjectRecord,
     build_snapshot,
+    combine,
     record_from_json,
     record_to_json,
     supersedes,
@@ -100,12 +101,19 @@ def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[
 def apply_record(
     session: Session, record: ObjectRecord, customer_id: str | None, now: datetime
 ) -> bool:
-    """Store ``record`` unless the stored snapshot is newer; True when it was stored."""
+    """Store ``record`` unless the stored snapshot is newer; True when it was stored. A newer
+    stored snapshot still takes what ``record`` knew that only accumulates
+    (``rules.records.combine``)."""
     row = session.get(ObjectRow, (record.object_type, record.object_id))
     if row is not None:
         current = record_from_json(json.loads(row.data))
         if not supersedes(record, current):
+            kept = combine(record, current)
+            if kept != current:
+                row.data = json.dumps(record_to_json(kept), sort_keys=True, separators=(",", ":"))
+                row.updated_at = now
             return False
+        record = combine(record, current)
     doc = json.dumps(record_to_json(record), sort_keys=True, separators=(",", ":"))
     version = json.dumps(list(record.version), separators=(",", ":"))
     if row is None:

@@ -70,6 +70,16 @@ def test_a_case_billing_ops_resolved_reopens_when_the_problem_is_back():
     ]
 
 
+def test_a_case_billing_ops_resolved_reopens_when_the_same_finding_comes_back():
+    """The finding went away and came back unchanged (evidence delivered out of order took it
+    away for a while, e.g. a cancellation's churn read as "never started"): reopen, not leave."""
+    resolved = case(CaseStatus.RESOLVED, by_system=True)
+    assert decide([resolved], [FINDING]) == [
+        ("failed_renewal:in_A", Decision.REOPEN, "the problem came back")
+    ]
+    assert decide([case(CaseStatus.RESOLVED)], [FINDING])[0][1] is Decision.LEAVE
+
+
 def test_an_operator_resolution_stands_until_the_problem_grows():
     """An operator's resolution survives new evidence, not a new subject or a higher severity."""
     resolved = case(CaseStatus.RESOLVED)

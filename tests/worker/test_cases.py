@@ -47,22 +47,66 @@ def fresh_engine(tmp_path):
 
 
 def test_shuffled_redelivered_stream_gives_the_in_order_cases(fresh_engine):
-    """Every scenario replayed in order, then shuffled with redeliveries (three seeds), ends
-    with the same open cases."""
+    """Every scenario replayed in order, then reversed, then shuffled with redeliveries (three
+    seeds), ends with the same open cases."""
     events = scenario_events()
     in_order = fresh_engine()
     for body in events:
         process_event(in_order, body)
     expected = open_cases(in_order)
     assert expected  # the scenarios do produce cases
+    streams = {"reversed": events[::-1]}
     for seed in (1, 2, 3):
         rng = random.Random(seed)
         stream = events + rng.sample(events, k=len(events) // 2)
         rng.shuffle(stream)
+        streams[f"seed {seed}"] = stream
+    for name, stream in streams.items():
         engine = fresh_engine()
         for body in stream:
             process_event(engine, body)
-        assert open_cases(engine) == expected, f"seed {seed}"
+        assert open_cases(engine) == expected, name
+
+
+def test_first_payment_delivered_after_the_cancellation_changes_no_case(engine):
+    """localstripe's paid subscription (2017-08-15: no billing_reason) whose renewal fails,
+    then canceled; the first invoice's invoice.payment_succeeded is processed last. The same
+    cases as in-order delivery, and no others: the churn case and the failed renewal, both
+    open, and no incomplete_checkout opened on the way (the known second invoice shows the
+    subscription started, ``rules.checkout.started``)."""
+    folder = SCENARIOS / "failed_renewal_then_canceled_localstripe_2017"
+    bodies = [path.read_text() for path in sorted(folder.glob("[0-9]*.json"))]
+    first_paid = next(b for b in bodies if '"invoice.payment_succeeded"' in b)
+    for body in [b for b in bodies if b is not first_paid] + [first_paid]:
+        process_event(engine, body)
+    cases = sorted((c["kind"], c["status"]) for c in list_cases(engine))
+    assert cases == [("churn_signal", "open"), ("failed_renewal", "open")]
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        # the subscription's snapshot naming its first invoice is stored, then replaced by
+        # the cancellation: the store keeps what it named, so no incomplete_checkout opens
+        (("01", "04", "05", "06", "07"), [("churn_signal", "open")]),
+        # it arrives after the cancellation: the stored cancellation takes what it named, the
+        # incomplete_checkout read meanwhile is resolved and the cancellation's churn drawn
+        (
+            ("01", "05", "06", "07", "04"),
+            [("churn_signal", "open"), ("incomplete_checkout", "resolved")],
+        ),
+    ],
+    ids=["named-before-the-cancellation", "named-after-the-cancellation"],
+)
+def test_the_first_invoice_a_subscription_named_shows_it_started(engine, order, expected):
+    """The first invoice's own events never arrive (yet); the subscription's earlier snapshot
+    named it as ``latest_invoice``, and the cancellation names the renewal: two invoices, so
+    the subscription started and its cancellation is churn (``rules.records.combine``)."""
+    folder = SCENARIOS / "failed_renewal_then_canceled_localstripe_2017"
+    for prefix in order:
+        (path,) = folder.glob(f"{prefix}_*.json")
+        process_event(engine, path.read_text())
+    assert sorted((c["kind"], c["status"]) for c in list_cases(engine)) == expected
 
 
 def test_redelivery_does_not_touch_the_case_timeline(engine):
