@@ -323,7 +323,13 @@ def _subscription_finding(ctx: RuleContext, sub: Subscription, customer_id: str)
             currency=sub.currency,
         ),
         customer_id=customer_id,
-        subjects=(sub.id,),
+        # Keyed on the invoice the subscription names as its latest when it names one: that is
+        # the invoice whose payment failed ("past_due": payment on the latest finalized invoice
+        # failed; API reference, Subscription object, ``status``), so when its own events arrive
+        # after the subscription's (Stripe does not deliver in order: "Webhooks",
+        # docs.stripe.com/webhooks#event-ordering) the invoice's finding updates this case
+        # instead of resolving it and opening a second one.
+        subjects=(*((sub.latest_invoice_id,) if sub.latest_invoice_id else ()), sub.id),
         evidence=evidence_of(sub.event_id, latest.event_id if latest else None),
         revenue_impact=RevenueImpact(sub.currency, latest.amount_remaining if latest else 0, mrr),
         recommended_action=RecommendedAction(

@@ -40,6 +40,20 @@ def test_every_arrival_order_of_the_canceled_renewal_leaves_the_in_order_cases(s
         assert open_cases(cases_after(order)) == expected, [e.id for e in order]
 
 
+def test_a_failed_invoice_arriving_after_the_past_due_subscription_is_the_same_case(scenario):
+    """The subscription's ``past_due`` update is processed before the renewal invoice's
+    events: its failed_renewal case is the one the invoice's finding then updates (both keyed
+    on the invoice), not a second case beside a resolved one."""
+    events = scenario("failed_renewal")
+    past_due = next(e for e in events if e.type == "customer.subscription.updated")
+    early = [events[0], events[1], past_due] + [e for e in events[2:] if e is not past_due]
+    assert (
+        every_case(cases_after(early))
+        == every_case(cases_after(events))
+        == [("failed_renewal:in_FayRenew", "open")]
+    )
+
+
 def test_each_scenario_reversed_and_shuffled_leaves_the_in_order_cases(scenario_name, scenario):
     """Reversed, and shuffled with redeliveries (seeded), each scenario leaves the open cases
     of in-order delivery."""

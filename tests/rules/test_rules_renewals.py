@@ -62,9 +62,12 @@ def test_first_invoice_is_not_a_renewal(payload, findings):
 
 
 def test_past_due_without_invoice(event, findings):
-    """A past_due subscription whose invoice is unknown is still a failed renewal."""
+    """A past_due subscription whose invoice is unknown is still a failed renewal, keyed on
+    the latest invoice it names (the one whose payment failed), so that invoice's own
+    finding, when it arrives, is the same case."""
     (finding,) = renewals(findings([event("customer.subscription.updated__past_due")]))
-    assert finding.key == "failed_renewal:sub_Cur"
+    assert finding.key == "failed_renewal:in_Renewal"
+    assert finding.subjects == ("in_Renewal", "sub_Cur")
     assert finding.recommended_action.type == "send_portal_link"
 
 
