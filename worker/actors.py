@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 import structlog
@@ -15,11 +16,18 @@ from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 
 from worker import metrics, pipeline
-from worker.broker import EVENTS_QUEUE, NOTIFICATIONS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
+from worker.broker import (
+    EVENTS_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    PROCESS_EVENT_ACTOR,
+    PROCESS_EVENTS_ACTOR,
+    build_broker,
+)
 from worker.clock import run as clock_run
 from worker.clock.queue import CLOCK_QUEUE, RUN_CLOCK_ACTOR
 from worker.clock.ticker import ClockTicker
-from worker.intake_pump import IntakePump
+from worker.intake import Envelope
+from worker.intake_pump import IntakePump, enqueue_each
 from worker.logs import configure_logging
 from worker.middleware import LogContext, MetricsBookkeeping
 from worker.notifications import delivery
@@ -99,6 +107,44 @@ def process_event(body: str) -> None:
     enqueue_notifications(rt.broker, outcome.outbox_ids)
 
 
+def process_events(entries: list[list[Any]]) -> None:
+    """A batch from the intake, in arrival order, in one locked transaction
+    (``pipeline.process_batch``). If it fails, each of its events goes back on the queue as a
+    ``process_event`` message of its own, so retries, failure accounting and operator alerts
+    are exactly the single path's (what the batch committed before failing comes back as a
+    duplicate, a no-op)."""
+    rt = runtime()
+    envelopes = [Envelope(body, arrived_ms, request_id) for body, arrived_ms, request_id in entries]
+    outcomes: list[pipeline.Outcome] = []
+    try:
+        for outcome in pipeline.process_batch(
+            rt.engine,
+            envelopes,
+            config=rt.settings.rules,
+            notify=NotifyPolicy.from_settings(rt.settings),
+            refresher=SubscriptionRefresher.from_settings(
+                rt.settings.stripe_api_key, rt.settings.stripe_api_base
+            ),
+            products=ProductNames.from_settings(
+                rt.settings.stripe_api_key, rt.settings.stripe_api_base
+            ),
+        ):
+            outcomes.append(outcome)
+    except Exception as error:  # noqa: BLE001 - every event is retried on its own
+        structlog.contextvars.unbind_contextvars("event_id", "event_type", "request_id")
+        log.warning(
+            "event_batch_failed", events=len(envelopes), error=f"{type(error).__name__}: {error}"
+        )
+        enqueue_notifications(rt.broker, [i for o in outcomes for i in o.outbox_ids])
+        enqueue_each(rt.broker, envelopes)
+        return
+    now = time.time()
+    for envelope, outcome in zip(envelopes, outcomes, strict=True):
+        if outcome.cases_opened or outcome.cases_updated:
+            metrics.case_reached(now - envelope.arrived_ms / 1000)
+    enqueue_notifications(rt.broker, [i for o in outcomes for i in o.outbox_ids])
+
+
 def _observe_arrival_to_case() -> None:
     """Arrival → case lag: from the moment the edge accepted the event (``arrived_ms``, set
     by the pump from the intake envelope; Dramatiq's ``message_timestamp`` for a message
@@ -151,6 +197,7 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
         upgrade_database(engine, settings.data_dir)
     actors = (
         (process_event, PROCESS_EVENT_ACTOR, EVENTS_QUEUE, MAX_EVENT_RETRIES),
+        (process_events, PROCESS_EVENTS_ACTOR, EVENTS_QUEUE, MAX_EVENT_RETRIES),
         (deliver_notification, DELIVER_NOTIFICATION_ACTOR, NOTIFICATIONS_QUEUE,
          MAX_NOTIFICATION_RETRIES),
         (run_clock, RUN_CLOCK_ACTOR, CLOCK_QUEUE, MAX_CLOCK_RETRIES),

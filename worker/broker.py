@@ -7,6 +7,8 @@ and Stripe retries later.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dramatiq
 import redis
 import structlog
@@ -43,6 +45,7 @@ WORKER_MAINTENANCE_CHANCE = 200_000
 EVENTS_QUEUE = "events"
 NOTIFICATIONS_QUEUE = "notifications"
 PROCESS_EVENT_ACTOR = "process_event"
+PROCESS_EVENTS_ACTOR = "process_events"
 
 
 def redis_client(url: str, *, edge: bool) -> redis.Redis:
@@ -111,4 +114,16 @@ def event_message(
         args=(body,),
         kwargs={},
         options=options,
+    )
+
+
+def batch_message(entries: Sequence[tuple[str, int, str | None]]) -> dramatiq.Message:
+    """The ``process_events`` message of a batch from the intake: (raw body, arrival time in
+    Unix ms, request id) per event, in arrival order."""
+    return dramatiq.Message(
+        queue_name=EVENTS_QUEUE,
+        actor_name=PROCESS_EVENTS_ACTOR,
+        args=([list(entry) for entry in entries],),
+        kwargs={},
+        options={},
     )

@@ -24,6 +24,7 @@ from rules.versions import closest_known_version, is_known_version
 from worker import metrics, projection
 from worker.clock.evaluation import evaluate_person
 from worker.event_validation import short_detail, validate_event
+from worker.intake import Envelope
 from worker.notifications import operator_alerts
 from worker.notifications.planning import NotifyPolicy
 from worker.store import events as event_log
@@ -102,15 +103,50 @@ def process_event(
         metrics.event_duplicate(event.type)
         return Outcome(event_id=event.id, status="duplicate")
     event = _trusted(event, clock())
-
-    records = records_from_event(event)
-    if refresher is not None:  # a dispute on a charge never seen: fetch it once, before locks
-        records = with_unseen(engine, refresher, records, int(clock().timestamp()))
     # Who is this about? Read before locking when the answer is needed before the write
     # transaction: PostgreSQL's per-person locks, the Stripe API calls. SQLite's one write
     # lock needs no names, so there the person is found inside the transaction instead.
+    records, person = _prepared(
+        engine,
+        event,
+        clock=clock,
+        refresher=refresher,
+        products=products,
+        need_person=not is_sqlite(engine),
+    )
+
+    with write_session(engine, lock_keys=person.lock_keys if person else ()) as session:
+        row = event_log.claim_for_processing(session, event.id)
+        if row is None:
+            log.info("event_duplicate")
+            metrics.event_duplicate(event.type)
+            return Outcome(event_id=event.id, status="duplicate")
+        if person is None:
+            person = _person_of(session, records)
+        outcome = _project_and_evaluate(
+            session, event, records, person, config=config, notify=notify, now=clock()
+        )
+        event_log.mark_processed(row, customer_id=outcome.customer_id, now=outcome.now)
+    return outcome.logged(seconds=time.perf_counter() - started)
+
+
+def _prepared(
+    engine: Engine,
+    event: BillingEvent,
+    *,
+    clock: Clock,
+    refresher: SubscriptionRefresher | None,
+    products: ProductNames | None,
+    need_person: bool,
+) -> tuple[tuple[ObjectRecord, ...], projection.Person | None]:
+    """The event's records with what the Stripe API adds (network I/O, so before any lock),
+    and the person they are about as the store knows them now (when ``need_person`` or the
+    API is used; None otherwise)."""
+    records = records_from_event(event)
+    if refresher is not None:  # a dispute on a charge never seen: fetch it once, before locks
+        records = with_unseen(engine, refresher, records, int(clock().timestamp()))
     person: projection.Person | None = None
-    if not is_sqlite(engine) or refresher is not None or products is not None:
+    if need_person or refresher is not None or products is not None:
         with read_session(engine) as session:
             person = _person_of(session, records)
     if person is not None and refresher is not None and refresher.wants(event.type):
@@ -131,20 +167,7 @@ def process_event(
             )
         if missing:
             records = (*records, *products.records(missing, fetched_at=fetched_at))
-
-    with write_session(engine, lock_keys=person.lock_keys if person else ()) as session:
-        row = event_log.claim_for_processing(session, event.id)
-        if row is None:
-            log.info("event_duplicate")
-            metrics.event_duplicate(event.type)
-            return Outcome(event_id=event.id, status="duplicate")
-        if person is None:
-            person = _person_of(session, records)
-        outcome = _project_and_evaluate(
-            session, event, records, person, config=config, notify=notify, now=clock()
-        )
-        event_log.mark_processed(row, customer_id=outcome.customer_id, now=outcome.now)
-    return outcome.logged(seconds=time.perf_counter() - started)
+    return records, person
 
 
 def _person_of(session: Session, records: tuple[ObjectRecord, ...]) -> projection.Person:
@@ -231,108 +254,179 @@ BATCH_EVENTS = 200
 BATCH_LOCK_KEYS = 256
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """One parsed event of a batch, with its raw body and the web request it came in by."""
+
+    event: BillingEvent
+    body: str
+    request_id: str | None
+
+
 def process_batch(
     engine: Engine,
-    bodies: Iterable[str],
+    deliveries: Iterable[str | Envelope],
     *,
     config: RulesConfig | None = None,
     clock: Clock = utc_now,
+    notify: NotifyPolicy | None = None,
+    refresher: SubscriptionRefresher | None = None,
+    products: ProductNames | None = None,
 ) -> Iterator[Outcome]:
-    """Process events in their order, up to ``BATCH_EVENTS`` in one write transaction: what
-    an in-process replay runs (no notifications planned, no Stripe API).
+    """Process events in their order, up to ``BATCH_EVENTS`` in one write transaction; one
+    outcome per delivery, in the same order. An in-process replay passes bodies alone (no
+    notifications, no Stripe API); a worker passes the intake's envelopes with ``notify``
+    and, with ``STRIPE_API_KEY``, ``refresher`` and ``products``.
 
     Each event does what ``process_event`` does — its row inserted once (unique id), its
     person found *inside* the transaction (so the events before it in the batch count), its
     records projected, the person evaluated, the row marked processed — but a batch shares
-    one transaction, one insert of the event rows and one lookup of their statuses instead
-    of three transactions per event. The transaction holds the advisory locks of every
-    person in the batch (PostgreSQL; on SQLite ``BEGIN IMMEDIATE`` holds the write lock), so
-    workers running beside a replay are still serialised per person. An error rolls the
-    whole batch back and is raised: nothing of it is kept, and a rerun redoes it (the
-    batches before it are committed, and come back as duplicates).
+    one insert of the event rows (their own short transaction, so an event taken is on
+    record as ``received`` for the sweeper, as with ``process_event``) and one locked
+    transaction with one lookup of their statuses, instead of three transactions per event.
+    The transaction holds the advisory locks of every person in the batch (PostgreSQL; on
+    SQLite ``BEGIN IMMEDIATE`` holds the write lock), so other workers are still serialised
+    per person. An error rolls the whole transaction back and is raised: nothing of it is
+    kept, and a rerun redoes it (the batches before it are committed, and come back as
+    duplicates).
     """
-    batch: list[tuple[BillingEvent, str]] = []
+    batch: list[_Queued] = []
     keys: set[str] = set()
-    for body in bodies:
+
+    def run(queued: list[_Queued], hinted: set[str]) -> Iterator[Outcome]:
+        return _run_batch(
+            engine,
+            queued,
+            hinted,
+            config=config,
+            clock=clock,
+            notify=notify,
+            refresher=refresher,
+            products=products,
+        )
+
+    for delivery in deliveries:
+        body, request_id = (
+            (delivery, None) if isinstance(delivery, str) else (delivery.body, delivery.request_id)
+        )
         try:
             event = validate_event(body)
         except MalformedEventError as error:
-            yield from _run_batch(engine, batch, keys, config=config, clock=clock)
+            yield from run(batch, keys)
             batch, keys = [], set()
-            detail = short_detail(error)
-            log.error("event_malformed", error=detail)
-            row_id = event_log.record_unprocessable(  # a replay raises no alert
-                engine, body, f"MalformedEventError: {detail}", now=clock()
-            )
-            metrics.event_unreadable(event_type_of(body))
-            yield Outcome(event_id=row_id, status="malformed")
+            yield _keep_malformed(engine, body, error, notify=notify, now=clock())
             continue
         event_keys = _lock_keys_hint(event) if not is_sqlite(engine) else set()
         if batch and (len(batch) >= BATCH_EVENTS or len(keys | event_keys) > BATCH_LOCK_KEYS):
-            yield from _run_batch(engine, batch, keys, config=config, clock=clock)
+            yield from run(batch, keys)
             batch, keys = [], set()
-        batch.append((event, body))
+        batch.append(_Queued(event, body, request_id))
         keys |= event_keys
-    yield from _run_batch(engine, batch, keys, config=config, clock=clock)
+    yield from run(batch, keys)
+
+
+def _keep_malformed(
+    engine: Engine,
+    body: str,
+    error: MalformedEventError,
+    *,
+    notify: NotifyPolicy | None,
+    now: datetime,
+) -> Outcome:
+    """A delivery no worker can parse, kept as a failed row (an operator alert when
+    ``notify`` is given, as ``process_event`` raises; a replay raises none)."""
+    detail = short_detail(error)
+    log.error("event_malformed", error=detail)
+    row_id, alerts = event_log.keep_unprocessable(
+        engine,
+        body,
+        f"MalformedEventError: {detail}",
+        now=now,
+        on_failed=alert_on_failure(notify, now) if notify is not None else None,
+    )
+    metrics.event_unreadable(event_type_of(body))
+    return Outcome(event_id=row_id, status="malformed", outbox_ids=alerts)
 
 
 def _lock_keys_hint(event: BillingEvent) -> set[str]:
     """The lock keys the event's own records name (customer ids and emails); the person's
-    other records are found by ``_batch_lock_keys`` before the transaction."""
+    other records are found by ``_run_batch`` before the transaction."""
     records = records_from_event(event)
     return {f"cus:{r.customer_id}" for r in records if r.customer_id} | {
         f"email:{r.email}" for r in records if r.email
     }
 
 
-def _batch_lock_keys(engine: Engine, events: list[tuple[BillingEvent, str]]) -> list[str]:
-    """Every person the batch is about, as stored now (read before locking, as
-    ``process_event`` does)."""
-    if is_sqlite(engine):
-        return []
-    keys: set[str] = set()
-    with read_session(engine) as session:
-        for event, _body in events:
-            keys.update(_person_of(session, records_from_event(event)).lock_keys)
-    return sorted(keys)
+def _bind(queued: _Queued) -> None:
+    """The log context of one event of a batch: its id and type, and its web request's id."""
+    event = queued.event
+    structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
+    if queued.request_id:
+        structlog.contextvars.bind_contextvars(request_id=queued.request_id)
+    else:
+        structlog.contextvars.unbind_contextvars("request_id")
 
 
 def _run_batch(
     engine: Engine,
-    events: list[tuple[BillingEvent, str]],
+    queued: list[_Queued],
     hinted_keys: set[str],
     *,
     config: RulesConfig | None,
     clock: Clock,
+    notify: NotifyPolicy | None,
+    refresher: SubscriptionRefresher | None,
+    products: ProductNames | None,
 ) -> Iterator[Outcome]:
-    if not events:
+    if not queued:
         return
-    lock_keys = sorted(hinted_keys | set(_batch_lock_keys(engine, events)))
-    done: list[tuple[BillingEvent, _Done | Outcome]] = []
-    with write_session(engine, lock_keys=lock_keys) as session:
-        statuses = event_log.insert_received_batch(session, events, now=clock())
-        for event, _body in events:
-            structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
+    started = time.perf_counter()
+    with write_session(engine) as session:  # on record before any lock: see process_batch
+        event_log.insert_received_batch(session, [(q.event, q.body) for q in queued], now=clock())
+    # Before locking, as process_event does: the persons (PostgreSQL's locks) and, with the
+    # Stripe API, each event's extra records (network I/O).
+    lock_keys = set(hinted_keys)
+    prepared: list[tuple[BillingEvent, tuple[ObjectRecord, ...]]] = []
+    for q in queued:
+        event = _trusted(q.event, clock())
+        prepared.append((event, records_from_event(event)))
+    if not is_sqlite(engine):
+        with read_session(engine) as session:
+            for _event, records in prepared:
+                lock_keys.update(_person_of(session, records).lock_keys)
+    if refresher is not None or products is not None:
+        for index, (event, _records) in enumerate(prepared):
+            records, person = _prepared(
+                engine, event, clock=clock, refresher=refresher, products=products,
+                need_person=True,
+            )  # fmt: skip
+            prepared[index] = (event, records)
+            if person is not None and not is_sqlite(engine):
+                lock_keys.update(person.lock_keys)
+    done: list[tuple[_Queued, _Done | Outcome]] = []
+    with write_session(engine, lock_keys=sorted(lock_keys)) as session:
+        statuses = event_log.lock_statuses(session, [q.event.id for q in queued])
+        for q, (event, records) in zip(queued, prepared, strict=True):
+            _bind(q)
             if statuses.get(event.id) == event_log.PROCESSED:
                 log.info("event_duplicate")
                 metrics.event_duplicate(event.type)
-                done.append((event, Outcome(event_id=event.id, status="duplicate")))
+                done.append((q, Outcome(event_id=event.id, status="duplicate")))
                 continue
-            event = _trusted(event, clock())
-            records = records_from_event(event)
             person = _person_of(session, records)
             result = _project_and_evaluate(
-                session, event, records, person, config=config, notify=None, now=clock()
+                session, event, records, person, config=config, notify=notify, now=clock()
             )
             event_log.mark_processed_by_id(
                 session, event.id, customer_id=result.customer_id, now=result.now
             )
             statuses[event.id] = event_log.PROCESSED
-            done.append((event, result))
-    for event, item in done:  # logged once committed: "processed" means it is in the store
+            done.append((q, result))
+    share = (time.perf_counter() - started) / len(queued)
+    for q, item in done:  # logged once committed: "processed" means it is in the store
         if isinstance(item, _Done):
-            structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
-            yield item.logged()
+            _bind(q)
+            yield item.logged(seconds=share)
         else:
             yield item
 

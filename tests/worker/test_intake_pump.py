@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 import dramatiq
@@ -16,9 +17,9 @@ from sqlalchemy import func, select
 
 from tests.serving import wait_for
 from tests.support import SECRET, event_body
-from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, build_broker
+from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, PROCESS_EVENTS_ACTOR, build_broker
 from worker.intake import INTAKE_KEY, Envelope, encode_envelope, push
-from worker.intake_pump import LEASE_KEY, IntakePump
+from worker.intake_pump import BATCH, LEASE_KEY, IntakePump, enqueue_each
 from worker.store.db import make_engine, upgrade_database
 from worker.store.tables import EventRow
 
@@ -47,16 +48,38 @@ def broker(redis_url):
 
 
 def test_entries_move_onto_dramatiq_oldest_first_with_their_arrival(broker):
-    """Three accepted webhooks become three ``process_event`` messages in arrival order, each
-    with the edge's request id and arrival time; the intake is then empty."""
+    """Three accepted webhooks become one ``process_events`` message holding them in arrival
+    order, each with the edge's request id and arrival time; the intake is then empty."""
     _accept(broker.client, "evt_1", "evt_2", "evt_3")
     assert IntakePump().step(broker) == 3
-    messages = _on_dramatiq(broker)
-    assert [m.args[0] for m in messages] == [event_body(f"evt_{n}") for n in (1, 2, 3)]
-    assert {m.actor_name for m in messages} == {PROCESS_EVENT_ACTOR}
-    assert [m.options["request_id"] for m in messages] == ["req-evt_1", "req-evt_2", "req-evt_3"]
-    assert [m.options["arrived_ms"] for m in messages] == [ARRIVED_MS + n for n in (0, 1, 2)]
+    [message] = _on_dramatiq(broker)
+    assert message.actor_name == PROCESS_EVENTS_ACTOR
+    assert message.args[0] == [
+        [event_body(f"evt_{n}"), ARRIVED_MS + n - 1, f"req-evt_{n}"] for n in (1, 2, 3)
+    ]
     assert broker.client.llen(INTAKE_KEY) == 0
+
+
+def test_a_long_chunk_goes_out_in_batches(broker):
+    """More entries than a batch holds: consecutive batches, oldest first, none lost."""
+    event_ids = [f"evt_{n}" for n in range(BATCH + 5)]
+    _accept(broker.client, *event_ids)
+    assert IntakePump().step(broker) == len(event_ids)
+    batches = [m.args[0] for m in _on_dramatiq(broker)]
+    assert [len(b) for b in batches] == [BATCH, 5]
+    assert [entry[0] for b in batches for entry in b] == [event_body(i) for i in event_ids]
+
+
+def test_the_single_event_path_keeps_each_arrival(broker):
+    """``enqueue_each`` (a failed batch's fallback): one ``process_event`` message per event,
+    in order, with its request id and arrival time."""
+    _accept(broker.client, "evt_1", "evt_2")
+    assert IntakePump(enqueue=enqueue_each).step(broker) == 2
+    messages = _on_dramatiq(broker)
+    assert [m.args[0] for m in messages] == [event_body("evt_1"), event_body("evt_2")]
+    assert {m.actor_name for m in messages} == {PROCESS_EVENT_ACTOR}
+    assert [m.options["request_id"] for m in messages] == ["req-evt_1", "req-evt_2"]
+    assert [m.options["arrived_ms"] for m in messages] == [ARRIVED_MS, ARRIVED_MS + 1]
 
 
 def test_a_step_moves_at_most_one_chunk(broker):
@@ -126,7 +149,7 @@ def test_a_worker_killed_mid_pump_loses_nothing(tmp_path, redis_url):
     database_url = f"sqlite:///{tmp_path / 'billing-ops.db'}"
     upgrade_database(make_engine(database_url), tmp_path)
     client = redis.Redis.from_url(redis_url)
-    event_ids = [f"evt_pump_{n}" for n in range(1_000)]
+    event_ids = [f"evt_pump_{n}" for n in range(2_000)]
     _accept(client, *event_ids)
     env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url,
                STRIPE_WEBHOOK_SECRET=SECRET, BILLING_OPS_DATA_DIR=str(tmp_path))  # fmt: skip
@@ -145,15 +168,19 @@ def test_a_worker_killed_mid_pump_loses_nothing(tmp_path, redis_url):
     def enqueued_and_still_on_the_intake() -> set[str]:
         """Event ids both on Dramatiq and on the intake: a chunk enqueued, not trimmed."""
         intake = {Envelope.decode(e).body for e in client.lrange(INTAKE_KEY, 0, -1)}
-        queued = client.hvals(f"dramatiq:{EVENTS_QUEUE}.msgs")
-        return {b for b in (dramatiq.Message.decode(m).args[0] for m in queued) if b in intake}
+        queued = [dramatiq.Message.decode(m) for m in client.hvals(f"dramatiq:{EVENTS_QUEUE}.msgs")]
+        bodies = {entry[0] for m in queued for entry in m.args[0]}
+        return bodies & intake
 
     worker = start_worker()
     try:
-        wait_for(lambda: on_dramatiq() > 0, 60, "the pump enqueueing")
-        while True:  # freeze Redis; a chunk enqueued in part and not trimmed is mid-pump
+        deadline = time.monotonic() + 60
+        while True:  # a step lasts milliseconds: poll without pausing, then freeze Redis
+            assert time.monotonic() < deadline, "the pump never started"
+            if not on_dramatiq():
+                continue
             client.execute_command("CLIENT", "PAUSE", 2_000, "WRITE")
-            if enqueued_and_still_on_the_intake():
+            if enqueued_and_still_on_the_intake():  # a chunk enqueued, not trimmed
                 break
             client.execute_command("CLIENT", "UNPAUSE")
             assert client.llen(INTAKE_KEY) > 0, "the intake drained before a chunk was caught"

@@ -10,9 +10,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -186,11 +186,11 @@ def record_received(
 
 def insert_received_batch(
     session: Session, events: Sequence[tuple[BillingEvent, str]], *, now: datetime
-) -> dict[str, str]:
-    """Insert each (event, raw body) once, in the caller's transaction, with one statement;
-    return every id's status (locked for the transaction on PostgreSQL)."""
+) -> None:
+    """Insert each (event, raw body) once, in the caller's transaction, with one statement
+    (an id already stored is left as it is)."""
     if not events:
-        return {}
+        return
     rows = {
         event.id: {
             "id": event.id,
@@ -208,31 +208,44 @@ def insert_received_batch(
     }
     insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
     session.execute(insert(EventRow).values(list(rows.values())).on_conflict_do_nothing())
+
+
+def lock_statuses(session: Session, event_ids: Sequence[str]) -> dict[str, str]:
+    """Every stored id's status, its row locked for the caller's transaction (PostgreSQL;
+    SQLite's write transaction holds the whole file)."""
     found = session.execute(
         select(EventRow.id, EventRow.status)
-        .where(EventRow.id.in_(list(rows)))
+        .where(EventRow.id.in_(sorted(set(event_ids))))
         .order_by(EventRow.id)
         .with_for_update()
     )
     return {event_id: status for event_id, status in found}
 
 
+#: ``mark_processed_by_id``'s statement, built once: Core, so neither the ORM's bulk-update
+#: machinery nor statement construction runs per event (about a seventh of a batch's time).
+_EVENTS = cast(Table, EventRow.__table__)
+_MARK_PROCESSED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("b_id"))
+    .values(
+        status=PROCESSED,
+        attempts=_EVENTS.c.attempts + 1,
+        last_error=None,
+        customer_id=bindparam("b_customer"),
+        processed_at=bindparam("b_at"),
+        updated_at=bindparam("b_at"),
+    )
+)
+
+
 def mark_processed_by_id(
     session: Session, event_id: str, *, customer_id: str | None, now: datetime
 ) -> None:
-    """``mark_processed`` without loading the row (the batch path holds no ORM row)."""
-    session.execute(
-        update(EventRow)
-        .where(EventRow.id == event_id)
-        .values(
-            status=PROCESSED,
-            attempts=EventRow.attempts + 1,
-            last_error=None,
-            customer_id=customer_id,
-            processed_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)  # no EventRow is loaded in this session
+    """``mark_processed`` without loading the row (the batch path holds no ORM row, so the
+    session has nothing of the events table to flush or synchronise)."""
+    session.connection().execute(
+        _MARK_PROCESSED, {"b_id": event_id, "b_customer": customer_id, "b_at": now}
     )
 
 
