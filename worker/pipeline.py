@@ -390,10 +390,10 @@ def _run_batch(
     for q in queued:
         event = _trusted(q.event, clock())
         prepared.append((event, records_from_event(event)))
-    if not is_sqlite(engine):
+    if not is_sqlite(engine):  # one lookup: find_person of all seeds = union of each one's
         with read_session(engine) as session:
-            for _event, records in prepared:
-                lock_keys.update(_person_of(session, records).lock_keys)
+            every = [record for _event, records in prepared for record in records]
+            lock_keys.update(_person_of(session, tuple(every)).lock_keys)
     if refresher is not None or products is not None:
         for index, (event, _records) in enumerate(prepared):
             records, person = _prepared(
