@@ -129,6 +129,7 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         redis_url=redis_url,
         operator_token="op-token-for-tests",
         log_format="json",
+        alert_settle_seconds=0,  # notifications at once; tests/notifications/test_settle_window.py
     )
 
 

@@ -57,6 +57,9 @@ class Runtime:
     settings: Settings
     engine: Engine
     broker: dramatiq.Broker
+    #: The time the actors act at: the wall clock, or a clock a test steps (a settle window
+    #: passed without waiting for it).
+    clock: pipeline.Clock = pipeline.utc_now
 
 
 _runtime: Runtime | None = None
@@ -77,6 +80,7 @@ def process_event(body: str) -> None:
             body,
             config=rt.settings.rules,
             notify=NotifyPolicy.from_settings(rt.settings),
+            clock=rt.clock,
             refresher=SubscriptionRefresher.from_settings(
                 rt.settings.stripe_api_key, rt.settings.stripe_api_base
             ),
@@ -88,7 +92,7 @@ def process_event(body: str) -> None:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
         final = retries >= MAX_EVENT_RETRIES
-        now = pipeline.utc_now()
+        now = rt.clock()
         alerts = event_log.record_failure(
             rt.engine,
             pipeline.event_id_of(body),
@@ -156,13 +160,14 @@ def _observe_arrival_to_case() -> None:
 
 
 def deliver_notification(outbox_id: int) -> None:
-    """Deliver one outbox row; a transient failure comes back on the queue at its retry time."""
+    """Deliver one outbox row; a transient failure, or a row not due yet (a new case settling),
+    comes back on the queue at its time."""
     rt = runtime()
     result = delivery.deliver(
-        rt.engine, outbox_id, channels=delivery.Channels.from_settings(rt.settings)
+        rt.engine, outbox_id, channels=delivery.Channels.from_settings(rt.settings), now=rt.clock()
     )
     if result.retry_at is not None:
-        delay = max(0, int((result.retry_at - pipeline.utc_now()).total_seconds() * 1000))
+        delay = max(0, int((result.retry_at - rt.clock()).total_seconds() * 1000))
         enqueue_notifications(rt.broker, [outbox_id], delay_ms=delay)
     enqueue_notifications(rt.broker, result.alerts)
 
@@ -172,15 +177,21 @@ def run_clock() -> None:
     rt = runtime()
     result = clock_run.run_clock(
         rt.engine,
-        pipeline.utc_now(),
+        rt.clock(),
         config=rt.settings.rules,
         notify=NotifyPolicy.from_settings(rt.settings),
     )
     enqueue_notifications(rt.broker, result.outbox_ids)
 
 
-def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
-    """Build the broker and engine for this process and declare the actors on it."""
+def setup(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = True,
+    clock: pipeline.Clock = pipeline.utc_now,
+) -> Runtime:
+    """Build the broker and engine for this process and declare the actors on it (``clock``:
+    the wall clock, unless a test steps its own)."""
     global _runtime
     settings = settings or load_settings()
     configure_logging(settings.log_format)
@@ -211,5 +222,5 @@ def setup(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
             min_backoff=MIN_BACKOFF_MS,
             max_backoff=MAX_BACKOFF_MS,
         )(fn)
-    _runtime = Runtime(settings=settings, engine=engine, broker=broker)
+    _runtime = Runtime(settings=settings, engine=engine, broker=broker, clock=clock)
     return _runtime

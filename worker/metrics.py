@@ -78,6 +78,12 @@ NOTIFICATIONS_FAILED = Counter(
     "Outbox notifications given up on (permanent error or attempts exhausted), by channel.",
     ["channel"],
 )
+NOTIFICATIONS_WITHDRAWN = Counter(
+    "billing_ops_notifications_withdrawn_total",
+    "Outbox notifications not sent because their case no longer called for them when they "
+    "were due (resolved, or below the channel's bar), by channel.",
+    ["channel"],
+)
 NOTIFICATIONS_RETRIED = Counter(
     "billing_ops_notification_retries_total",
     "Transient delivery failures put back for a later attempt, by channel.",
@@ -153,11 +159,14 @@ def case_resolved_by_operator(kind: str) -> None:
 
 
 def notification_settled(channel: str, status: str) -> None:
-    """An outbox row reached ``sent`` or ``failed`` (other outcomes are not deliveries)."""
+    """An outbox row reached ``sent``, ``failed`` or ``withdrawn`` (a case that settled into
+    not needing it); cancelled and skipped rows are not counted."""
     if status == "sent":
         NOTIFICATIONS_SENT.labels(channel=channel).inc()
     elif status == "failed":
         NOTIFICATIONS_FAILED.labels(channel=channel).inc()
+    elif status == "withdrawn":
+        NOTIFICATIONS_WITHDRAWN.labels(channel=channel).inc()
 
 
 def notification_retried(channel: str) -> None:

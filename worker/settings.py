@@ -39,6 +39,16 @@ DEFAULT_DUNNING_REMINDERS = 2
 #: https://docs.stripe.com/billing/revenue-recovery/smart-retries); the last reminder goes out
 #: after the attempt before it, so the customer can act before the final one.
 DEFAULT_DUNNING_STRIPE_ATTEMPTS = 8
+#: A new (or reopened) case's Slack alert and emails wait this long before they go, so that
+#: related events still on their way can withdraw a case that later evidence clears. Stripe
+#: does not deliver events in order (https://docs.stripe.com/webhooks#event-ordering) and
+#: generates one payment's events within a second or two of each other; a late event's first
+#: four retries here come within 30 s (``worker.actors``: 1 s doubling, Dramatiq's jitter at
+#: most doubles each). 60 s covers both and still tells an operator within the minute.
+DEFAULT_ALERT_SETTLE_SECONDS = 60
+#: Past an hour a window stops being a settle and starts hiding cases (and a value in
+#: milliseconds would be read as hours): refused.
+MAX_ALERT_SETTLE_SECONDS = 3600
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
@@ -112,6 +122,8 @@ class Settings:
     slack_channel: str | None = None
     slack_api_base: str | None = None
     slack_min_severity: str = DEFAULT_SLACK_MIN_SEVERITY
+    #: Seconds a new case's notifications wait before they go (0: at once).
+    alert_settle_seconds: int = DEFAULT_ALERT_SETTLE_SECONDS
     portal_return_url: str | None = None
     public_base_url: str | None = None
     digest_email_to: str | None = None
@@ -270,6 +282,7 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "portal_return_url": env.get("PORTAL_RETURN_URL") or None,
         "public_base_url": (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
         "digest_email_to": env.get("DIGEST_EMAIL_TO") or None,
+        "alert_settle_seconds": _settle_seconds(env),
     }
     if values["slack_min_severity"] not in SEVERITIES:
         raise ConfigurationError(
@@ -284,6 +297,22 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     if smtp_url and not env.get("EMAIL_FROM"):
         raise ConfigurationError("SMTP_URL is set but EMAIL_FROM is not")
     return values
+
+
+def _settle_seconds(env: Mapping[str, str]) -> int:
+    """``BILLING_OPS_ALERT_SETTLE_SECONDS``: 0 (no window) up to an hour."""
+    name = "BILLING_OPS_ALERT_SETTLE_SECONDS"
+    raw = env.get(name) or ""
+    try:
+        value = DEFAULT_ALERT_SETTLE_SECONDS if raw.strip() == "" else int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_ALERT_SETTLE_SECONDS:
+        raise ConfigurationError(
+            f"{name} must be a whole number of seconds from 0 (no settle window) to "
+            f"{MAX_ALERT_SETTLE_SECONDS}, got {raw!r}"
+        )
+    return value
 
 
 def _data_dir(env: Mapping[str, str], *, must_exist: bool) -> Path:

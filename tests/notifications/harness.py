@@ -111,5 +111,6 @@ def make_settings(tmp_path: Path, database_url: str = "sqlite://", **overrides: 
         webhook_secrets=(SECRET,),
         database_url=database_url,
         log_format="json",
+        alert_settle_seconds=0,  # at once, unless a test is about the settle window
     )
     return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]

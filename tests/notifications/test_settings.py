@@ -11,9 +11,19 @@ from worker.settings import DunningSettings, load_settings
 
 
 def test_nothing_is_configured_by_default(tmp_path):
-    """With no Slack or SMTP settings both channels are off and the threshold is medium."""
+    """With no Slack or SMTP settings both channels are off, the threshold is medium, and a
+    new case's notifications would wait 60 s for the events still on their way."""
     policy = NotifyPolicy.from_settings(load_settings({"BILLING_OPS_DATA_DIR": str(tmp_path)}))
-    assert policy == NotifyPolicy(channels=frozenset(), slack_min_severity="medium")
+    assert policy == NotifyPolicy(
+        channels=frozenset(), slack_min_severity="medium", settle_seconds=60
+    )
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("0", 0), ("1", 1), ("3600", 3600), ("", 60)])
+def test_settle_window_is_read_in_seconds_and_zero_turns_it_off(tmp_path, raw, seconds):
+    """BILLING_OPS_ALERT_SETTLE_SECONDS: 0 sends at once, up to an hour, empty is the default."""
+    env = {"BILLING_OPS_DATA_DIR": str(tmp_path), "BILLING_OPS_ALERT_SETTLE_SECONDS": raw}
+    assert NotifyPolicy.from_settings(load_settings(env)).settle_seconds == seconds
 
 
 @pytest.mark.parametrize(
@@ -23,6 +33,8 @@ def test_nothing_is_configured_by_default(tmp_path):
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_CHANNEL"),
         ({"SMTP_URL": "smtp://127.0.0.1:25"}, "EMAIL_FROM"),
         ({"SMTP_URL": "http://mail", "EMAIL_FROM": "a@b.test"}, "SMTP_URL"),
+        ({"BILLING_OPS_ALERT_SETTLE_SECONDS": "1.5"}, "BILLING_OPS_ALERT_SETTLE_SECONDS"),
+        ({"BILLING_OPS_ALERT_SETTLE_SECONDS": "3601"}, "BILLING_OPS_ALERT_SETTLE_SECONDS"),
     ],
 )
 def test_half_configured_channel_fails_fast(tmp_path, env, named):

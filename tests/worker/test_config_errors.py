@@ -125,6 +125,14 @@ def test_bad_log_format(tmp_path):
     assert_one_line_error(result, "BILLING_OPS_LOG_FORMAT", "auto, json, console")
 
 
+@pytest.mark.parametrize("value", ["soon", "-5", "60000"])
+def test_bad_alert_settle_window(tmp_path, value):
+    """BILLING_OPS_ALERT_SETTLE_SECONDS is whole seconds from 0 to an hour (60000 is most
+    likely milliseconds)."""
+    result = run(["db", "upgrade"], tmp_path, BILLING_OPS_ALERT_SETTLE_SECONDS=value)
+    assert_one_line_error(result, "BILLING_OPS_ALERT_SETTLE_SECONDS", "0 (no settle window)")
+
+
 def test_reading_commands_refuse_a_missing_data_dir(tmp_path):
     """`cases list` in the wrong folder refuses instead of creating an empty store there."""
     result = run(["cases", "list"], tmp_path)

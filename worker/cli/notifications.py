@@ -62,10 +62,10 @@ def digest(since: str, target: str) -> None:
 
 @main.group()
 def outbox() -> None:
-    """Notifications waiting, sent, failed or skipped."""
+    """Notifications waiting, sent, failed, skipped or withdrawn."""
 
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "skipped")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "skipped", "withdrawn")
 
 
 @outbox.command("list")
@@ -89,6 +89,7 @@ def outbox_list(status: str | None, as_json: bool) -> None:
             "status": r.status,
             "attempts": r.attempts,
             "last_error": r.last_error,
+            "due_at": r.next_attempt_at.isoformat(),
             "updated_at": r.updated_at.isoformat(),
         }
         for r in rows

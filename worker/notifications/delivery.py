@@ -2,7 +2,10 @@
 
 The claim (one conditional UPDATE with a lease) is what makes two workers racing on a row
 send it once; no transaction is held while Slack or the SMTP server is talking. Send-time
-checks read the projection again: an invoice paid since the case changed cancels its email.
+checks read the projection again: an invoice paid since the case changed cancels its email,
+and a case resolved (or no longer meeting the channel's bar) by the time its notification is
+due withdraws it (``worker.notifications.withdrawal``). A row claimed before it is due (a new
+case's settle window) answers ``not_due`` with the time to come back.
 Transient failures put the row back as pending with a backoff; permanent ones stop, and the
 case timeline says so.
 """
@@ -22,7 +25,7 @@ from worker import metrics
 from worker.case_document import load_document
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.notifications import channels as registry
-from worker.notifications import operator_alerts, outbox
+from worker.notifications import operator_alerts, outbox, withdrawal
 from worker.notifications.channel import Outgoing, SendContext, Settle
 from worker.notifications.email import SmtpSender
 from worker.notifications.slack import SlackSender
@@ -42,6 +45,7 @@ DEFAULT_MIN_BACKOFF_SECONDS = 30
 DEFAULT_MAX_BACKOFF_SECONDS = 3600
 
 SENT, FAILED, CANCELLED, SKIPPED = outbox.SENT, outbox.FAILED, outbox.CANCELLED, outbox.SKIPPED
+WITHDRAWN = outbox.WITHDRAWN
 RETRY, BUSY, DONE, NOT_DUE, MISSING = "retry", "busy", "done", "not_due", "missing"
 
 
@@ -95,10 +99,11 @@ class Channels:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What one delivery attempt did; ``retry_at`` is set when the row should be tried again."""
+    """What one delivery attempt did; ``retry_at`` is set when the row should be tried again
+    (after a transient failure, or when it is not due yet)."""
 
     outbox_id: int
-    status: str  # sent|failed|cancelled|skipped|retry|busy|done|not_due|missing
+    status: str  # sent|failed|cancelled|skipped|withdrawn|retry|busy|done|not_due|missing
     retry_at: datetime | None = None
     alerts: tuple[int, ...] = ()  # operator alerts planned because this row gave up
 
@@ -163,7 +168,8 @@ def _unclaimed(engine: Engine, outbox_id: int) -> DeliveryResult:
     if row.status == outbox.SENDING:
         log.info("notification_busy", outbox_id=outbox_id)
         return DeliveryResult(outbox_id, BUSY)
-    return DeliveryResult(outbox_id, NOT_DUE)
+    # Pending but not due: a new case settling, or a retry's backoff. Come back then.
+    return DeliveryResult(outbox_id, NOT_DUE, retry_at=_aware(row.next_attempt_at))
 
 
 def _settle(
@@ -197,11 +203,8 @@ def _settle(
         log.warning("notification_lease_lost", status=decision.status)
         return DeliveryResult(claim.id, BUSY)
     metrics.notification_settled(claim.channel, decision.status)
-    event = {SENT: "notification_sent", FAILED: "notification_failed"}.get(
-        decision.status, f"notification_{decision.status}"
-    )
     log.info(
-        event,
+        SETTLED_EVENTS[decision.status],
         channel=claim.channel,
         reason=claim.reason,
         attempts=claim.attempts,
@@ -244,6 +247,21 @@ def _retry_later(
     return DeliveryResult(claim.id, RETRY, retry_at=retry_at)
 
 
+#: The log event of each way a row is settled (literal names, one per outcome).
+SETTLED_EVENTS = {
+    SENT: "notification_sent",
+    FAILED: "notification_failed",
+    CANCELLED: "notification_cancelled",
+    SKIPPED: "notification_skipped",
+    WITHDRAWN: "notification_withdrawn",
+}
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the store writes UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _what(claim: outbox.Claim) -> str:
     spec = registry.BY_NAME.get(claim.channel)
     return spec.label if spec is not None else f"{claim.channel} notification"
@@ -264,5 +282,8 @@ def _prepare(engine: Engine, claim: outbox.Claim, channels: Channels) -> Outgoin
         case = session.get(CaseRow, claim.case_id)
         if case is None:
             return Settle(CANCELLED, "notification not sent: the case is gone")
+        resolved = withdrawal.for_resolved_case(case, _what(claim))
+        if resolved is not None:
+            return resolved
         document = load_document(case.finding, case.customer_id)
         return spec.prepare(SendContext(claim, case, document, session, connection))

@@ -28,7 +28,13 @@ PENDING, SENDING, SENT, FAILED, CANCELLED, SKIPPED = (
     "cancelled",
     "skipped",
 )
-FINAL_STATUSES = frozenset({SENT, FAILED, CANCELLED, SKIPPED})
+#: Not sent because, when it was due, its case no longer called for it: resolved (by
+#: billing-ops as later events cleared its finding, or by an operator), or its finding no
+#: longer meets the channel's bar. Distinct from ``cancelled`` (the invoice got paid).
+WITHDRAWN = "withdrawn"
+FINAL_STATUSES = frozenset({SENT, FAILED, CANCELLED, SKIPPED, WITHDRAWN})
+#: Every status, for ``outbox list --status``.
+STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED, SKIPPED, WITHDRAWN)
 SLACK, EMAIL = "slack", "email"
 #: Who writes notification entries in a case timeline.
 NOTIFY_ACTOR = "billing-ops"
@@ -66,8 +72,10 @@ def insert_once(
     payload: dict[str, Any],
     status: str,
     now: datetime,
+    due_at: datetime | None = None,
 ) -> int | None:
-    """Insert the row unless its dedupe key exists; the new id, or None when it existed."""
+    """Insert the row unless its dedupe key exists; the new id, or None when it existed.
+    ``due_at`` (default ``now``) is when it may first be claimed."""
     values = {
         "dedupe_key": dedupe_key,
         "case_id": case_id,
@@ -77,7 +85,7 @@ def insert_once(
         "payload": json.dumps(payload, sort_keys=True),
         "status": status,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": due_at or now,
         "created_at": now,
         "updated_at": now,
         "sent_at": None,

@@ -6,13 +6,19 @@ rows commit with the case change or not at all. Each registered channel
 redelivered event or a replay adds nothing. With a channel not configured the row is written
 ``skipped`` and the case timeline says what would have been sent. Customer-facing rows still
 pending are cancelled when their invoice is paid or void, or their case resolves itself.
+
+The rows of a new (or reopened) case are due ``settle_seconds`` later, not at once: Stripe
+does not deliver events in order (https://docs.stripe.com/webhooks#event-ordering), and an
+event still on its way can clear the finding that opened the case (two equal charges read as
+a duplicate until the invoices each paid arrive). Delivery then withdraws what the case no
+longer calls for (``worker.notifications.delivery``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -46,6 +52,8 @@ class NotifyPolicy:
     channels: frozenset[str] = frozenset()
     slack_min_severity: str = "medium"
     dunning: DunningSettings = field(default_factory=DunningSettings)
+    #: A new (or reopened) case's rows are due this many seconds after it (0: at once).
+    settle_seconds: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotifyPolicy:
@@ -55,7 +63,15 @@ class NotifyPolicy:
             ),
             slack_min_severity=settings.slack_min_severity,
             dunning=settings.dunning,
+            settle_seconds=settings.alert_settle_seconds,
         )
+
+    def due_at(self, change: str, now: datetime) -> datetime:
+        """When a row planned for this case change may go: a new or reopened case waits for
+        the events still on their way; later changes (a dunning step) go at once."""
+        if change in (OPENED, REOPENED):
+            return now + timedelta(seconds=self.settle_seconds)
+        return now
 
     def configured(self, channel: str) -> bool:
         return channel in self.channels
@@ -111,20 +127,22 @@ def _plan(
     context = PlanContext(session, item, document, snapshot, now, policy)
     pending: list[int] = []
     for row in spec.plan(context):
-        pending += _insert(session, item.case, spec, row, policy, now)
+        pending += _insert(session, item, spec, row, policy, now)
     return pending
 
 
 def _insert(
     session: Session,
-    case: CaseRow,
+    item: CaseChange,
     spec: ChannelSpec,
     row: PlannedRow,
     policy: NotifyPolicy,
     now: datetime,
 ) -> list[int]:
+    case = item.case
     configured = policy.configured(spec.name) if row.configured is None else row.configured
     status = outbox.PENDING if configured else outbox.SKIPPED
+    due_at = policy.due_at(item.change, now)
     new_id = outbox.insert_once(
         session,
         dedupe_key=row.key,
@@ -135,6 +153,7 @@ def _insert(
         payload=row.payload,
         status=status,
         now=now,
+        due_at=due_at,
     )
     if new_id is None:
         return []  # planned before: a redelivery, a replay or a repeated update
@@ -145,6 +164,7 @@ def _insert(
         channel=spec.name,
         reason=row.reason,
         status=status,
+        due_at=due_at.isoformat(),
     )
     if not configured:
         outbox.add_timeline(session, case.id, now, "notification_skipped", row.would_send)

@@ -3,7 +3,8 @@
 When a failed-renewal case changes, one email per dunning step of the invoice
 (``worker.notifications.dunning``), never more than one per customer a day, none when Stripe's
 own failed-payment emails are on. At send time the invoice is read again: paid or void cancels
-the email, a newer dunning step supersedes it. The facts come from
+the email, a newer dunning step supersedes it; a resolved case withdraws it (delivery checks
+that before ``prepare``). The facts come from
 ``worker.notifications.recovery``, the link from ``portal``, the words from the templates.
 """
 
@@ -127,8 +128,6 @@ def _emailed_recently(session: Session, customer_id: str, now: datetime) -> bool
 def prepare(ctx: SendContext) -> Outgoing | Settle:
     """The email for the invoice as it is now, or why it should not go."""
     claim, case = ctx.claim, ctx.case_row
-    if case.status == "resolved":
-        return Settle(outbox.CANCELLED, "recovery email not sent: the case is resolved")
     person = projection.find_person(ctx.session, [case.customer_id], [])
     snapshot = projection.load_snapshot(ctx.session, person)
     invoice_id = claim.invoice_id or ""

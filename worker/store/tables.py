@@ -126,7 +126,8 @@ class OutboxRow(Base):
     reason: Mapped[str] = mapped_column(String(40))  # case_alert|duplicate_charge|recovery_email
     invoice_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payload: Mapped[str] = mapped_column(Text)  # JSON; never an email address
-    status: Mapped[str] = mapped_column(String(16))  # pending|sending|sent|failed|cancelled|skipped
+    #: pending|sending|sent|failed|cancelled|skipped|withdrawn (``worker.notifications.outbox``)
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
