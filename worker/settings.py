@@ -42,7 +42,7 @@ DEFAULT_DUNNING_STRIPE_ATTEMPTS = 8
 #: A new (or reopened) case's Slack alert and emails wait this long before they go, so that
 #: related events still on their way can withdraw a case that later evidence clears. Stripe
 #: does not deliver events in order (https://docs.stripe.com/webhooks#event-ordering) and
-#: generates one payment's events within a second or two of each other; a late event's first
+#: creates one payment's events together (1–2 s apart in the scenarios); a late event's first
 #: four retries here come within 30 s (``worker.actors``: 1 s doubling, Dramatiq's jitter at
 #: most doubles each). 60 s covers both and still tells an operator within the minute.
 DEFAULT_ALERT_SETTLE_SECONDS = 60

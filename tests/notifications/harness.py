@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -71,6 +72,23 @@ class SmtpServer:
 
 def clock_at(moment: datetime) -> Callable[[], datetime]:
     return lambda: moment
+
+
+class SteppedClock:
+    """A clock that stands still until the test steps it, for a real worker's actors
+    (``worker.actors.setup(clock=...)``): a settle window passes without waiting for it."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def step(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
 
 
 def run(
