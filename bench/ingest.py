@@ -19,8 +19,10 @@ distinct id every time) with HMAC-SHA256, as Stripe does. CPU per request of gun
 generators and of redis-server is reported, so it shows where the cores went.
 
 Bounded and local: only 127.0.0.1 is contacted, every loop stops after its duration, Redis
-DB 14 (``--redis-url``) is flushed before, between phases and after, and gunicorn and the
-generators are stopped on exit, Ctrl-C and SIGTERM included (gunicorn also dies with us).
+DB 14 (``--redis-url``) is flushed before, between phases and after (its test-run lock file is
+held meanwhile, so no test run uses it, and a database a test run holds is refused), and
+gunicorn and the generators are stopped on exit, Ctrl-C and SIGTERM included (gunicorn also
+dies with us).
 
     /tmp/venv/bin/python bench/ingest.py                # ~75 s
     /tmp/venv/bin/python bench/ingest.py --duration 4 --rounds 1 --open-duration 8
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import hmac
 import itertools
@@ -45,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from array import array
 from collections import Counter
@@ -649,6 +653,27 @@ def run_all(args: argparse.Namespace, workdir: Path, run_tag: str) -> Run:
     return Run(rounds=rounds, bare=bare, real=real, open_loop=open_loop, queued=queued)
 
 
+def _claim_like_a_test_run(url: str) -> object:
+    """Hold the lock file a test run holds for this Redis database (``tests/conftest.py``:
+    databases 1-15 of 127.0.0.1:6379, one lock file each), for as long as this process
+    lives: the benchmark flushes its database, and a test run on the same database would
+    lose its queue. False when a test run holds it; None when the URL is not such a database.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "redis" or parts.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    db = parts.path.strip("/") or "0"
+    if (parts.port or 6379) != 6379 or not db.isdigit() or not 1 <= int(db) <= 15:
+        return None
+    handle = open(Path(tempfile.gettempdir()) / f"billing-ops-tests-redis-{db}.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    return handle  # released when the process exits
+
+
 def _flush(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
@@ -771,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("sizes, counts and durations must be positive")
     if not args.redis_url.startswith(("redis://127.0.0.1", "redis://localhost", "unix://")):
         parser.error("--redis-url must be on this machine")
+    held = _claim_like_a_test_run(args.redis_url)
+    if held is False:
+        parser.error(f"{args.redis_url} is in use by a test run; pass another --redis-url")
 
     def on_sigterm(_signum: int, _frame: Any) -> None:
         raise SystemExit(143)
