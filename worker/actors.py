@@ -126,6 +126,7 @@ def process_events(entries: list[list[Any]]) -> None:
             envelopes,
             config=rt.settings.rules,
             notify=NotifyPolicy.from_settings(rt.settings),
+            clock=rt.clock,
             refresher=SubscriptionRefresher.from_settings(
                 rt.settings.stripe_api_key, rt.settings.stripe_api_base
             ),
