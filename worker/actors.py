@@ -71,23 +71,23 @@ def runtime() -> Runtime:
     return _runtime
 
 
+def _pipeline_options(rt: Runtime) -> dict[str, Any]:
+    """What both event actors hand the pipeline: rules, channels, clock and the Stripe API."""
+    api = (rt.settings.stripe_api_key, rt.settings.stripe_api_base)
+    return {
+        "config": rt.settings.rules,
+        "notify": NotifyPolicy.from_settings(rt.settings),
+        "clock": rt.clock,
+        "refresher": SubscriptionRefresher.from_settings(*api),
+        "products": ProductNames.from_settings(*api),
+    }
+
+
 def process_event(body: str) -> None:
     """Record, project and evaluate one Stripe event; failures are counted in the store."""
     rt = runtime()
     try:
-        outcome = pipeline.process_event(
-            rt.engine,
-            body,
-            config=rt.settings.rules,
-            notify=NotifyPolicy.from_settings(rt.settings),
-            clock=rt.clock,
-            refresher=SubscriptionRefresher.from_settings(
-                rt.settings.stripe_api_key, rt.settings.stripe_api_base
-            ),
-            products=ProductNames.from_settings(
-                rt.settings.stripe_api_key, rt.settings.stripe_api_base
-            ),
-        )
+        outcome = pipeline.process_event(rt.engine, body, **_pipeline_options(rt))
     except Exception as error:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else MAX_EVENT_RETRIES
@@ -121,19 +121,7 @@ def process_events(entries: list[list[Any]]) -> None:
     envelopes = [Envelope(body, arrived_ms, request_id) for body, arrived_ms, request_id in entries]
     outcomes: list[pipeline.Outcome] = []
     try:
-        for outcome in pipeline.process_batch(
-            rt.engine,
-            envelopes,
-            config=rt.settings.rules,
-            notify=NotifyPolicy.from_settings(rt.settings),
-            clock=rt.clock,
-            refresher=SubscriptionRefresher.from_settings(
-                rt.settings.stripe_api_key, rt.settings.stripe_api_base
-            ),
-            products=ProductNames.from_settings(
-                rt.settings.stripe_api_key, rt.settings.stripe_api_base
-            ),
-        ):
+        for outcome in pipeline.process_batch(rt.engine, envelopes, **_pipeline_options(rt)):
             outcomes.append(outcome)
     except Exception as error:  # noqa: BLE001 - every event is retried on its own
         structlog.contextvars.unbind_contextvars("event_id", "event_type", "request_id")

@@ -76,17 +76,7 @@ def process_event(
     try:
         event = validate_event(body)  # the edge's own check: normally passed already
     except MalformedEventError as error:
-        detail = short_detail(error)
-        log.error("event_malformed", error=detail)
-        row_id, alerts = event_log.keep_unprocessable(
-            engine,
-            body,
-            f"MalformedEventError: {detail}",
-            now=clock(),
-            on_failed=alert_on_failure(notify, clock()) if notify is not None else None,
-        )
-        metrics.event_unreadable(event_type_of(body))
-        return Outcome(event_id=row_id, status="malformed", outbox_ids=alerts)
+        return _keep_malformed(engine, body, error, notify=notify, now=clock())
     structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
     status = event_log.record_received(
         engine,
