@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.support import customer, envelope, subscription
 from worker.cases import list_cases
-from worker.pipeline import process_event
+from worker.pipeline import process_batch, process_event
 from worker.store import events as event_log
 from worker.store.tables import EventRow
 
@@ -108,28 +108,62 @@ def test_concurrent_workers_still_see_each_others_subscription(engine):
                      subscription(f"sub_r{round_}_{i}", cus, created=T0), T0)
             for i in range(2)
         ]  # fmt: skip
-        barrier = threading.Barrier(2)
-        errors: list[BaseException] = []
-
-        def work(body: str, barrier=barrier, errors=errors) -> None:
-            try:
-                barrier.wait()
-                process_event(engine, body)
-            except BaseException as error:  # noqa: BLE001 - surfaced below
-                errors.append(error)
-
-        threads = [threading.Thread(target=work, args=(b,)) for b in bodies]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors
+        _race(engine, [(process_event, body) for body in bodies])
         keys = [
             c["key"]
             for c in list_cases(engine, kind="duplicate_subscription")
             if c["status"] == "open"
         ]
         assert len([k for k in keys if f"sub_r{round_}_" in k]) == 1
+
+
+def test_concurrent_batches_still_see_each_others_subscription(engine):
+    """The same race on the intake's batch path: two batches, or a batch and a single event,
+    each carrying one of a person's two same-second subscriptions, committed at the same
+    instant, still see each other (the batch holds every person's lock too)."""
+    runners = {
+        "two batches": (_as_batch, _as_batch),
+        "a batch and an event": (_as_batch, process_event),
+    }
+    for name, pair in runners.items():
+        for round_ in range(5):
+            cus = f"cus_batch_{name[0]}{round_}"
+            bodies = [
+                envelope(f"evt_b{name[0]}{round_}_{i}", "customer.subscription.created",
+                         subscription(f"sub_b{name[0]}{round_}_{i}", cus, created=T0), T0)
+                for i in range(2)
+            ]  # fmt: skip
+            _race(engine, list(zip(pair, bodies, strict=True)))
+            keys = [
+                c["key"]
+                for c in list_cases(engine, kind="duplicate_subscription")
+                if c["status"] == "open" and f"sub_b{name[0]}{round_}_" in c["key"]
+            ]
+            assert len(keys) == 1, (name, round_)
+
+
+def _as_batch(engine, body: str) -> None:  # noqa: ANN001
+    list(process_batch(engine, [body]))
+
+
+def _race(engine, jobs) -> None:  # noqa: ANN001
+    """Run each (function, body) on its own thread, released together; errors re-raised."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def work(run, body: str) -> None:  # noqa: ANN001
+        try:
+            barrier.wait()
+            run(engine, body)
+        except BaseException as error:  # noqa: BLE001 - surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
 
 
 def _dispute(status: str) -> dict:
