@@ -60,21 +60,31 @@ def test_a_batch_redelivered_is_a_no_op(runtime):
     assert len(event_log.list_events(runtime.engine, event_log.PROCESSED)) == 3
 
 
+#: A trigger that refuses to mark ``evt_2`` processed, in each store's dialect.
+_REFUSE_EVT_2 = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_evt_2 BEFORE UPDATE ON events "
+        "WHEN NEW.id = 'evt_2' AND NEW.status = 'processed' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_evt_2() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.id = 'evt_2' AND NEW.status = 'processed' THEN RAISE EXCEPTION 'refused'; "
+        "END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_evt_2 BEFORE UPDATE ON events "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_evt_2()",
+    ],
+}
+
+
 def test_a_failed_batch_goes_back_event_by_event(runtime, settings):
     """The store refuses one event of the batch (a trigger here): the whole transaction rolls
     back, nothing of the batch is processed, and each of its events is back on the queue as a
     ``process_event`` message of its own, in order, with its arrival and request id, for the
     single path's retries, failure accounting and alerts."""
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("the refusing trigger is written for SQLite")
     with runtime.engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TRIGGER refuse_evt_2 BEFORE UPDATE ON events "
-                "WHEN NEW.id = 'evt_2' AND NEW.status = 'processed' "
-                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            )
-        )
+        for statement in _REFUSE_EVT_2[runtime.engine.dialect.name]:
+            connection.execute(text(statement))
     story = duplicate_subscription_story()
     actors.process_events(_entries(story))
     assert event_log.list_events(runtime.engine, event_log.PROCESSED) == []
