@@ -102,44 +102,36 @@ def test_concurrent_workers_still_see_each_others_subscription(engine):
     """Two subscriptions of one person processed at the same instant by two threads are
     still evaluated against each other (the per-person lock serialises them)."""
     for round_ in range(5):
-        cus = f"cus_race{round_}"
-        bodies = [
-            envelope(f"evt_r{round_}_{i}", "customer.subscription.created",
-                     subscription(f"sub_r{round_}_{i}", cus, created=T0), T0)
-            for i in range(2)
-        ]  # fmt: skip
-        _race(engine, [(process_event, body) for body in bodies])
-        keys = [
-            c["key"]
-            for c in list_cases(engine, kind="duplicate_subscription")
-            if c["status"] == "open"
-        ]
-        assert len([k for k in keys if f"sub_r{round_}_" in k]) == 1
+        runners = (process_event, process_event)
+        assert _open_duplicates_after_race(engine, runners, f"r{round_}") == 1
 
 
 def test_concurrent_batches_still_see_each_others_subscription(engine):
     """The same race on the intake's batch path: two batches, or a batch and a single event,
     each carrying one of a person's two same-second subscriptions, committed at the same
     instant, still see each other (the batch holds every person's lock too)."""
-    runners = {
-        "two batches": (_as_batch, _as_batch),
-        "a batch and an event": (_as_batch, process_event),
-    }
+    runners = {"bb": (_as_batch, _as_batch), "be": (_as_batch, process_event)}
     for name, pair in runners.items():
         for round_ in range(5):
-            cus = f"cus_batch_{name[0]}{round_}"
-            bodies = [
-                envelope(f"evt_b{name[0]}{round_}_{i}", "customer.subscription.created",
-                         subscription(f"sub_b{name[0]}{round_}_{i}", cus, created=T0), T0)
-                for i in range(2)
-            ]  # fmt: skip
-            _race(engine, list(zip(pair, bodies, strict=True)))
-            keys = [
-                c["key"]
-                for c in list_cases(engine, kind="duplicate_subscription")
-                if c["status"] == "open" and f"sub_b{name[0]}{round_}_" in c["key"]
-            ]
-            assert len(keys) == 1, (name, round_)
+            assert _open_duplicates_after_race(engine, pair, f"{name}{round_}") == 1, name
+
+
+def _open_duplicates_after_race(engine, runners, tag: str) -> int:  # noqa: ANN001
+    """Race one person's two same-second subscriptions through ``runners`` (one each); the
+    open duplicate-subscription cases about them afterwards."""
+    bodies = [
+        envelope(f"evt_{tag}_{i}", "customer.subscription.created",
+                 subscription(f"sub_{tag}_{i}", f"cus_{tag}", created=T0), T0)
+        for i in range(2)
+    ]  # fmt: skip
+    _race(engine, list(zip(runners, bodies, strict=True)))
+    return len(
+        [
+            c
+            for c in list_cases(engine, kind="duplicate_subscription")
+            if c["status"] == "open" and f"sub_{tag}_" in c["key"]
+        ]
+    )
 
 
 def _as_batch(engine, body: str) -> None:  # noqa: ANN001
