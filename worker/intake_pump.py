@@ -36,6 +36,10 @@ CHUNK = 200
 #: Events per ``process_events`` message: one transaction each in a worker (a chunk of 200
 #: spreads over two worker threads, and a quiet intake still goes out at once, smaller).
 BATCH = 100
+#: And at most this many bytes of bodies per message (one event alone may exceed it): a
+#: Stripe event is a few KB, but the edge accepts bodies up to 1 MiB, and a hundred of those
+#: in one message would be a 100 MB Redis value decoded whole by one worker.
+BATCH_BYTES = 1_048_576
 #: Waits between steps: the intake empty, and a process that does not hold the lease.
 IDLE_SECONDS = 0.02
 STANDBY_SECONDS = 1.0
@@ -72,10 +76,23 @@ Enqueue = Callable[[dramatiq.Broker, Sequence[Envelope]], None]
 
 
 def enqueue_batches(broker: dramatiq.Broker, envelopes: Sequence[Envelope]) -> None:
-    """One ``process_events`` message per ``BATCH`` envelopes, in arrival order."""
-    for start in range(0, len(envelopes), BATCH):
-        batch = envelopes[start : start + BATCH]
+    """One ``process_events`` message per batch (``batches``), in arrival order."""
+    for batch in batches(envelopes):
         broker.enqueue(batch_message([(e.body, e.arrived_ms, e.request_id) for e in batch]))
+
+
+def batches(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:
+    """Consecutive runs of at most ``BATCH`` envelopes and ``BATCH_BYTES`` of bodies each."""
+    runs: list[list[Envelope]] = []
+    size = 0
+    for envelope in envelopes:
+        length = len(envelope.body)
+        if not runs or len(runs[-1]) >= BATCH or (runs[-1] and size + length > BATCH_BYTES):
+            runs.append([])
+            size = 0
+        runs[-1].append(envelope)
+        size += length
+    return runs
 
 
 def enqueue_each(broker: dramatiq.Broker, envelopes: Sequence[Envelope]) -> None:

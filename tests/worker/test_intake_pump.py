@@ -19,7 +19,7 @@ from tests.serving import wait_for
 from tests.support import SECRET, event_body
 from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR, PROCESS_EVENTS_ACTOR, build_broker
 from worker.intake import INTAKE_KEY, Envelope, encode_envelope, push
-from worker.intake_pump import BATCH, LEASE_KEY, IntakePump, enqueue_each
+from worker.intake_pump import BATCH, BATCH_BYTES, LEASE_KEY, IntakePump, batches, enqueue_each
 from worker.store.db import make_engine, upgrade_database
 from worker.store.tables import EventRow
 
@@ -68,6 +68,16 @@ def test_a_long_chunk_goes_out_in_batches(broker):
     batches = [m.args[0] for m in _on_dramatiq(broker)]
     assert [len(b) for b in batches] == [BATCH, 5]
     assert [entry[0] for b in batches for entry in b] == [event_body(i) for i in event_ids]
+
+
+def test_large_bodies_split_a_batch_by_size():
+    """Bodies near the edge's 1 MiB cap: no message carries much more than ``BATCH_BYTES``
+    (one oversized body still goes alone), order kept, none lost."""
+    big = [Envelope("x" * (BATCH_BYTES // 3), n) for n in range(7)]
+    huge = Envelope("y" * (BATCH_BYTES + 1), 7)
+    runs = batches([*big, huge, Envelope("{}", 8)])
+    assert [len(r) for r in runs] == [3, 3, 1, 1, 1]
+    assert [e.arrived_ms for r in runs for e in r] == list(range(9))
 
 
 def test_the_single_event_path_keeps_each_arrival(broker):
