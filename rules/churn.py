@@ -354,13 +354,16 @@ def find_cancellations_shown_late(ctx: RuleContext, event: BillingEvent) -> list
     An event about the subscription (its own, or one of its invoices') generated before the
     subscription ended is such late evidence; when the subscription now shows it started
     (``rules.checkout.started``), the cancellation's churn is what in-order delivery found.
-    Events generated after the end (a later invoice update) never re-draw anything, so
-    in-order delivery is unchanged."""
+    Timestamps are whole seconds, so an event of the end's own second may precede it and
+    counts as late evidence. Events of a later second (a later invoice update) never re-draw
+    anything; a same-second one re-draws the churn in-order delivery already drew, which
+    leaves an open case unchanged and never reopens an operator's resolution
+    (``rules.case_decisions``)."""
     sub = ctx.snapshot.subscription(_subscription_of(ctx, event))
     if sub is None or sub.status != "canceled" or sub.customer_id is None:
         return []
     ended = sub.ended_at if sub.ended_at is not None else sub.canceled_at
-    if ended is None or event.created >= ended:
+    if ended is None or event.created > ended:
         return []
     if sub.id in ctx.snapshot.canceled_by_billing_ops:
         return []

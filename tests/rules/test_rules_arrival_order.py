@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 
+from rules import parse_event
 from tests.rules.lifecycle import cases_after, every_case, open_cases
 
 #: A paid 2017-08-15 subscription (localstripe's shape: no billing_reason) whose renewal
@@ -38,6 +39,36 @@ def test_every_arrival_order_of_the_canceled_renewal_leaves_the_in_order_cases(s
     expected = open_cases(cases_after(events))
     for order in itertools.permutations(events):
         assert open_cases(cases_after(order)) == expected, [e.id for e in order]
+
+
+def test_every_arrival_order_of_a_canceled_renewal_stamped_in_one_second_keeps_the_churn(
+    scenario_payloads,
+):
+    """localstripe stamps a whole flow with one second (``created``, ``ended_at``), and Stripe's
+    timestamps are whole seconds too: an event from the same second as the cancellation may
+    have been generated before it. All 5,040 orders still leave the churn case open (it failed
+    in 756 orders while an event of the cancellation's own second was read as "after the
+    end" and never drew the churn again)."""
+    events = [
+        parse_event(_stamped(payload, 1767225600))
+        for payload in scenario_payloads(CANCELED_RENEWAL)
+    ]
+    expected = [
+        ("churn_signal:sub_Remy", "unclassified", "medium"),
+        ("failed_renewal:in_RemyRenew", "failed_payment", "high"),
+    ]
+    assert open_cases(cases_after(events)) == expected
+    for order in itertools.permutations(events):
+        assert open_cases(cases_after(order)) == expected, [e.id for e in order]
+
+
+def _stamped(payload: dict, second: int) -> dict:
+    """The payload with its event time and its object's end times all in ``second``."""
+    obj = payload["data"]["object"]
+    for field in ("ended_at", "canceled_at"):
+        if obj.get(field) is not None:
+            obj[field] = second
+    return {**payload, "created": second}
 
 
 def test_a_failed_invoice_arriving_after_the_past_due_subscription_is_the_same_case(scenario):
