@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from rules.case_decisions import (
@@ -118,6 +118,19 @@ def _entry(session: Session, case: CaseRow, now: datetime, action: str, **extra:
     )
 
 
+#: The cases ``sync_cases`` weighs, built once: those of the findings (any status), and the
+#: unresolved ones of the person's customers or about an object of the snapshot. Each branch
+#: is on an indexed column, so the lookup stays an index search as the cases table grows
+#: (SQLite scans the whole table for a nested OR).
+_PERSON_CASES = select(CaseRow).where(
+    or_(
+        CaseRow.key.in_(bindparam("keys", expanding=True)),
+        and_(CaseRow.customer_id.in_(bindparam("ids", expanding=True)), CaseRow.status != RESOLVED),
+        and_(CaseRow.key.in_(bindparam("subjects", expanding=True)), CaseRow.status != RESOLVED),
+    )
+)
+
+
 def sync_cases(
     session: Session,
     person: Person,
@@ -138,20 +151,8 @@ def sync_cases(
     # A case about an object with no known customer (a dispute on a charge never seen) is
     # found by its subject: every kind keyed on an object of this snapshot.
     subject_keys = [f"{kind}:{object_id}" for kind in KINDS for object_id in _object_ids(snapshot)]
-    rows = {
-        row.key: row
-        for row in session.scalars(
-            # each branch on an indexed column, so the lookup stays an index search as the
-            # cases table grows (SQLite scans the whole table for a nested OR)
-            select(CaseRow).where(
-                or_(
-                    CaseRow.key.in_(current),
-                    and_(CaseRow.customer_id.in_(person.customer_ids), CaseRow.status != RESOLVED),
-                    and_(CaseRow.key.in_(subject_keys), CaseRow.status != RESOLVED),
-                )
-            )
-        )
-    }
+    params = {"keys": current, "ids": sorted(person.customer_ids), "subjects": subject_keys}
+    rows = {row.key: row for row in session.scalars(_PERSON_CASES, params)}
     existing = [
         ExistingCase(
             key=row.key,

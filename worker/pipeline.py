@@ -111,10 +111,18 @@ def process_event(
             log.info("event_duplicate")
             metrics.event_duplicate(event.type)
             return Outcome(event_id=event.id, status="duplicate")
+        person_is_current = person is None  # PostgreSQL's was read before the locks
         if person is None:
             person = _person_of(session, records)
         outcome = _project_and_evaluate(
-            session, event, records, person, config=config, notify=notify, now=clock()
+            session,
+            event,
+            records,
+            person,
+            config=config,
+            notify=notify,
+            now=clock(),
+            person_is_current=person_is_current,
         )
         event_log.mark_processed(row, customer_id=outcome.customer_id, now=outcome.now)
     return outcome.logged(seconds=time.perf_counter() - started)
@@ -203,16 +211,24 @@ def _project_and_evaluate(
     config: RulesConfig | None,
     notify: NotifyPolicy | None,
     now: datetime,
+    person_is_current: bool,
+    known: projection.KnownRows | None = None,
 ) -> _Done:
     """Store the event's records, widen the person to what they now link, run the rules and
-    sync the cases: everything one event does after its row is claimed, in one transaction."""
+    sync the cases: everything one event does after its row is claimed, in one transaction.
+    ``person_is_current``: ``person`` was found in this transaction, so it needs finding
+    again only when the records link someone new (``projection.same_person_after``);
+    ``known``: the stored rows a batch read up front (``projection.preload_rows``)."""
     customer_ids: list[str] = []
     for record in records:
         customer_id = projection.resolve_customer(session, record)
-        projection.apply_record(session, record, customer_id, now)
+        projection.apply_record(session, record, customer_id, now, known)
         if customer_id:
             customer_ids.append(customer_id)
-    person = projection.find_person(session, [*person.customer_ids, *customer_ids], person.emails)
+    if not (person_is_current and projection.same_person_after(person, records, customer_ids)):
+        person = projection.find_person(
+            session, [*person.customer_ids, *customer_ids], person.emails
+        )
     done = evaluate_person(
         session,
         person,
@@ -396,6 +412,9 @@ def _run_batch(
     done: list[tuple[_Queued, _Done | Outcome]] = []
     with write_session(engine, lock_keys=sorted(lock_keys)) as session:
         statuses = event_log.lock_statuses(session, [q.event.id for q in queued])
+        known = projection.preload_rows(
+            session, [record.key for _event, records in prepared for record in records]
+        )
         for q, (event, records) in zip(queued, prepared, strict=True):
             _bind(q)
             if statuses.get(event.id) == event_log.PROCESSED:
@@ -405,7 +424,15 @@ def _run_batch(
                 continue
             person = _person_of(session, records)
             result = _project_and_evaluate(
-                session, event, records, person, config=config, notify=notify, now=clock()
+                session,
+                event,
+                records,
+                person,
+                config=config,
+                notify=notify,
+                now=clock(),
+                person_is_current=True,
+                known=known,
             )
             event_log.mark_processed_by_id(
                 session, event.id, customer_id=result.customer_id, now=result.now

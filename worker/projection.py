@@ -6,12 +6,13 @@ state is the same whatever order Stripe delivered the events in.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
 from rules import (
@@ -63,48 +64,102 @@ def resolve_customer(session: Session, record: ObjectRecord) -> str | None:
     return None
 
 
-def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[str]) -> Person:
-    """Expand ids and emails to the whole person: every customer sharing one of the emails.
+_PAIR = (ObjectRow.customer_id, ObjectRow.email)
+#: ``find_person``'s statements, built once (a statement built per call costs more than the
+#: lookup itself): the rows sharing an email with the given customers' rows, and the rows
+#: carrying one of the given emails. Expanding parameters take the lists at execution.
+_BY_OWN_EMAILS = select(*_PAIR).where(
+    ObjectRow.email.in_(
+        select(ObjectRow.email).where(
+            ObjectRow.customer_id.in_(bindparam("ids", expanding=True)),
+            ObjectRow.email.is_not(None),
+        )
+    )
+)
+_BY_EMAILS = select(*_PAIR).where(ObjectRow.email.in_(bindparam("emails", expanding=True)))
+_BY_BOTH = union(_BY_OWN_EMAILS, _BY_EMAILS)
 
-    One statement: the rows whose email is one of the given ones or one of the emails the
-    given customers' rows carry; their customer ids and emails join the person. The two
-    conditions are a UNION rather than an OR: PostgreSQL plans ``email IN (…) OR email IN
-    (subquery)`` as a scan of the whole table (seconds at a million customers), each branch
-    alone as an index lookup."""
+
+def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[str]) -> Person:
+    """Expand ids and emails to the whole person: every customer sharing an email with one of
+    them, and so on until nothing new turns up (usually one statement: a person's rows name
+    only the person's emails).
+
+    Each round is one statement: the rows whose email is one of the round's new ones or one
+    of the emails the round's new customers' rows carry; their customer ids and emails join
+    the person. The two conditions are a UNION rather than an OR: PostgreSQL plans ``email IN
+    (…) OR email IN (subquery)`` as a scan of the whole table (seconds at a million
+    customers), each branch alone as an index lookup. Being the whole person (a fixed point),
+    a person whose new records name only their own ids and emails stays who they were
+    (``same_person_after``)."""
     ids = {c for c in customer_ids if c}
     mails = {e for e in emails if e}
-    pair = (ObjectRow.customer_id, ObjectRow.email)
-    by_own_emails = by_emails = None
-    if ids:
-        own_emails = select(ObjectRow.email).where(
-            ObjectRow.customer_id.in_(ids), ObjectRow.email.is_not(None)
-        )
-        by_own_emails = select(*pair).where(ObjectRow.email.in_(own_emails))
-    if mails:
-        by_emails = select(*pair).where(ObjectRow.email.in_(mails))
-    if by_own_emails is not None and by_emails is not None:
-        rows = session.execute(union(by_own_emails, by_emails)).all()
-    elif by_own_emails is not None:
-        rows = session.execute(by_own_emails).all()
-    elif by_emails is not None:
-        rows = session.execute(by_emails).all()
-    else:
-        rows = []
-    for customer_id, email in rows:
-        if email is not None:
-            mails.add(email)
-        if customer_id is not None:
-            ids.add(customer_id)
+    new_ids, new_mails = set(ids), set(mails)
+    while new_ids or new_mails:
+        params = {"ids": sorted(new_ids), "emails": sorted(new_mails)}
+        if new_ids and new_mails:
+            rows = session.execute(_BY_BOTH, params).all()
+        elif new_ids:
+            rows = session.execute(_BY_OWN_EMAILS, params).all()
+        else:
+            rows = session.execute(_BY_EMAILS, params).all()
+        new_ids = {c for c, _e in rows if c is not None} - ids
+        new_mails = {e for _c, e in rows if e is not None} - mails
+        ids |= new_ids
+        mails |= new_mails
     return Person(customer_ids=frozenset(ids), emails=frozenset(mails))
 
 
+def same_person_after(
+    person: Person, records: Iterable[ObjectRecord], customer_ids: Iterable[str | None]
+) -> bool:
+    """Whether ``person`` (a ``find_person`` answer read in this transaction) is still the
+    whole person once ``records`` (with their resolved ``customer_ids``) are stored: none of
+    them names a customer or an email outside it, so they add no link out of it."""
+    return all(c is None or c in person.customer_ids for c in customer_ids) and all(
+        r.email is None or r.email in person.emails for r in records
+    )
+
+
+#: Stored rows by (type, id) as a batch read them up front (None: not stored), so each
+#: record's row is not asked for one at a time (``preload_rows``).
+KnownRows = dict[tuple[str, str], ObjectRow | None]
+
+
+def preload_rows(session: Session, keys: Iterable[tuple[str, str]]) -> KnownRows:
+    """The stored rows of ``keys`` ((type, id)) in one statement, None for those not stored.
+
+    For a batch whose persons are locked: a row of theirs appears only through this
+    transaction. A row nobody's lock covers (a product, an unowned dispute) inserted by
+    another worker meanwhile makes this transaction's insert fail on the primary key, and the
+    batch is redone event by event (``worker.actors``), never merged wrongly."""
+    wanted = sorted(set(keys))
+    known: KnownRows = dict.fromkeys(wanted)
+    by_type: dict[str, list[str]] = {}
+    for object_type, object_id in wanted:
+        by_type.setdefault(object_type, []).append(object_id)
+    if by_type:
+        clauses = [
+            and_(ObjectRow.object_type == object_type, ObjectRow.object_id.in_(ids))
+            for object_type, ids in by_type.items()
+        ]
+        for row in session.scalars(select(ObjectRow).where(or_(*clauses))):
+            known[(row.object_type, row.object_id)] = row
+    return known
+
+
 def apply_record(
-    session: Session, record: ObjectRecord, customer_id: str | None, now: datetime
+    session: Session,
+    record: ObjectRecord,
+    customer_id: str | None,
+    now: datetime,
+    known: KnownRows | None = None,
 ) -> bool:
     """Store ``record`` unless the stored snapshot is newer; True when it was stored. A newer
     stored snapshot still takes what ``record`` knew that only accumulates
-    (``rules.records.combine``)."""
-    row = session.get(ObjectRow, (record.object_type, record.object_id))
+    (``rules.records.combine``). ``known``: the rows a batch preloaded, kept up to date."""
+    key = (record.object_type, record.object_id)
+    row = known[key] if known is not None and key in known else session.get(ObjectRow, key)
     if row is not None:
         current = record_from_json(json.loads(row.data))
         if not supersedes(record, current):
@@ -119,6 +174,8 @@ def apply_record(
     if row is None:
         row = ObjectRow(object_type=record.object_type, object_id=record.object_id)
         session.add(row)
+        if known is not None:
+            known[key] = row
     row.customer_id = customer_id or (row.customer_id if row.customer_id else None)
     row.email = record.email or row.email
     row.link_id = _link_id(record)
@@ -134,14 +191,15 @@ def apply_record(
 def _adopt_disputes(session: Session, charge_id: str, customer_id: str) -> None:
     """A dispute (or fraud warning) seen before its charge gets the charge's customer once the
     charge is known."""
-    for row in session.scalars(
-        select(ObjectRow).where(
-            ObjectRow.object_type.in_(CHARGE_LINKED_TYPES),
-            ObjectRow.link_id == charge_id,
-            ObjectRow.customer_id.is_(None),
-        )
-    ):
+    for row in session.scalars(_UNOWNED_LINKED, {"charge": charge_id}):
         row.customer_id = customer_id
+
+
+_UNOWNED_LINKED = select(ObjectRow).where(
+    ObjectRow.object_type.in_(CHARGE_LINKED_TYPES),
+    ObjectRow.link_id == bindparam("charge"),
+    ObjectRow.customer_id.is_(None),
+)
 
 
 def load_snapshot(
@@ -152,16 +210,34 @@ def load_snapshot(
     keys = sorted(set(objects))
     if not person.customer_ids and not person.emails and not keys:
         return build_snapshot(())
-    clauses: list[ColumnElement[bool]] = []
-    for object_type, object_id in keys:
-        clauses.append(and_(ObjectRow.object_type == object_type, ObjectRow.object_id == object_id))
-    if person.customer_ids:
-        clauses.append(ObjectRow.customer_id.in_(person.customer_ids))
-    if person.emails:
-        clauses.append(ObjectRow.email.in_(person.emails))
-    rows = session.scalars(select(ObjectRow.data).where(or_(*clauses))).all()
+    params: dict[str, object] = {
+        "ids": sorted(person.customer_ids),
+        "emails": sorted(person.emails),
+    }
+    for index, (object_type, object_id) in enumerate(keys):
+        params[f"type_{index}"], params[f"id_{index}"] = object_type, object_id
+    statement = _snapshot_statement(len(keys), bool(person.customer_ids), bool(person.emails))
+    rows = session.scalars(statement, params).all()
     records = [record_from_json(json.loads(data)) for data in rows]
     return build_snapshot([*records, *load_products(session, product_ids_of(records))])
+
+
+@functools.cache
+def _snapshot_statement(objects: int, by_ids: bool, by_emails: bool) -> Select[str]:
+    """``load_snapshot``'s statement for one shape (how many object keys, whether there are
+    customer ids and emails), built once: building it per call cost more than running it."""
+    clauses: list[ColumnElement[bool]] = [
+        and_(
+            ObjectRow.object_type == bindparam(f"type_{index}"),
+            ObjectRow.object_id == bindparam(f"id_{index}"),
+        )
+        for index in range(objects)
+    ]
+    if by_ids:
+        clauses.append(ObjectRow.customer_id.in_(bindparam("ids", expanding=True)))
+    if by_emails:
+        clauses.append(ObjectRow.email.in_(bindparam("emails", expanding=True)))
+    return select(ObjectRow.data).where(or_(*clauses))
 
 
 def product_ids_of(records: Iterable[ObjectRecord]) -> set[str]:
@@ -173,16 +249,17 @@ def product_ids_of(records: Iterable[ObjectRecord]) -> set[str]:
     return ids
 
 
+_PRODUCTS = select(ObjectRow.data).where(
+    ObjectRow.object_type == "product", ObjectRow.object_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def load_products(session: Session, product_ids: Iterable[str]) -> list[ObjectRecord]:
     """Stored product records (shared by every customer, so not found through the person)."""
     ids = sorted(set(product_ids))
     if not ids:
         return []
-    rows = session.scalars(
-        select(ObjectRow.data).where(
-            ObjectRow.object_type == "product", ObjectRow.object_id.in_(ids)
-        )
-    )
+    rows = session.scalars(_PRODUCTS, {"ids": ids})
     return [record_from_json(json.loads(data)) for data in rows]
 
 

@@ -15,7 +15,7 @@ from rules.due import next_due
 from rules.model import Subscription
 from worker.actions import canceled_by_billing_ops
 from worker.cases import SyncResult, sync_cases
-from worker.clock.schedule import last_evaluated, schedule
+from worker.clock.schedule import due_rows, schedule
 from worker.notifications.planning import NotifyPolicy
 from worker.projection import Person, load_snapshot
 
@@ -54,11 +54,12 @@ def evaluate_person(
             session, (s.id for s in snapshot.subscriptions if _canceled_or_canceling(s))
         ),
     )
-    at = max(at, snapshot.as_of, last_evaluated(session, person, objects))
+    rows = due_rows(session, person, objects)
+    at = max(at, snapshot.as_of, rows.last_evaluated)
     findings = evaluate(snapshot, event, at, config)
     synced = sync_cases(session, person, snapshot, findings, event, now, notify=notify)
     due = next_due(snapshot, at, config)
-    schedule(session, person, due, evaluated_at=at, now=now, objects=objects)
+    schedule(session, rows, due, evaluated_at=at, now=now)
     return Evaluation(at=at, findings=findings, synced=synced)
 
 

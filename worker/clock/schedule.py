@@ -9,9 +9,10 @@ customer owns (a dispute on a charge billing-ops never saw) get a row keyed
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from rules.due import Due
@@ -42,41 +43,45 @@ def objects_of(key: str) -> tuple[tuple[str, str], ...]:
     return ((kind, object_id),)
 
 
-def last_evaluated(
-    session: Session, person: Person, objects: Iterable[tuple[str, str]] = ()
-) -> int:
-    """The latest instant (Unix seconds) the person was evaluated at; 0 when never."""
-    keys = row_keys(person, objects)
+@dataclass(frozen=True)
+class DueRows:
+    """The person's due-time rows, read once per evaluation: the last evaluation time before
+    the rules run, and the rows ``schedule`` folds into one after."""
+
+    keys: tuple[str, ...]
+    rows: tuple[ClockDueRow, ...]
+
+    @property
+    def last_evaluated(self) -> int:
+        """The latest instant (Unix seconds) the person was evaluated at; 0 when never."""
+        return max((row.evaluated_at or 0 for row in self.rows), default=0)
+
+
+_ROWS = select(ClockDueRow).where(ClockDueRow.customer_id.in_(bindparam("keys", expanding=True)))
+
+
+def due_rows(session: Session, person: Person, objects: Iterable[tuple[str, str]] = ()) -> DueRows:
+    """The rows the person (or, with no customer, the event's object) may have."""
+    keys = tuple(row_keys(person, objects))
     if not keys:
-        return 0
-    latest = session.scalar(
-        select(func.max(ClockDueRow.evaluated_at)).where(ClockDueRow.customer_id.in_(keys))
-    )
-    return int(latest or 0)
+        return DueRows((), ())
+    return DueRows(keys, tuple(session.scalars(_ROWS, {"keys": list(keys)}).all()))
 
 
 def schedule(
-    session: Session,
-    person: Person,
-    due: Due | None,
-    *,
-    evaluated_at: int,
-    now: datetime,
-    objects: Iterable[tuple[str, str]] = (),
+    session: Session, rows: DueRows, due: Due | None, *, evaluated_at: int, now: datetime
 ) -> None:
     """Record when the person is next due (``None``: nothing time-driven is pending).
 
     Rows of the person's other customer records (a person who grew by a shared email) are
     folded into the one row, keeping the latest evaluation time.
     """
-    keys = row_keys(person, objects)
-    if not keys:
+    if not rows.keys:
         return
-    key = keys[0]
-    rows = session.scalars(select(ClockDueRow).where(ClockDueRow.customer_id.in_(keys))).all()
-    evaluated_at = max([evaluated_at, *(r.evaluated_at for r in rows)])
+    key = rows.keys[0]
+    evaluated_at = max(evaluated_at, rows.last_evaluated)
     row = None
-    for existing in rows:
+    for existing in rows.rows:
         if existing.customer_id == key:
             row = existing
         else:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from worker.case_document import CaseDocument, load_document
@@ -172,20 +172,23 @@ def _insert(
     return [new_id]
 
 
+#: Pending customer-facing notifications about any of some invoices, built once: asked on
+#: every evaluation of a person with a settled invoice.
+_PENDING_FOR_INVOICES = select(OutboxRow).where(
+    OutboxRow.invoice_id.in_(bindparam("invoices", expanding=True)),
+    OutboxRow.channel.in_(bindparam("channels", expanding=True)),
+    OutboxRow.status == outbox.PENDING,
+)
+
+
 def _cancel_for_settled_invoices(
     session: Session, snapshot: BillingSnapshot, now: datetime
 ) -> None:
     settled = {i.id: i for i in snapshot.invoices if recovery.is_settled(i)}
     if not settled:
         return
-    rows = session.scalars(
-        select(OutboxRow).where(
-            OutboxRow.invoice_id.in_(list(settled)),
-            OutboxRow.channel.in_(_customer_facing()),
-            OutboxRow.status == outbox.PENDING,
-        )
-    ).all()
-    for row in rows:
+    params = {"invoices": sorted(settled), "channels": _customer_facing()}
+    for row in session.scalars(_PENDING_FOR_INVOICES, params).all():
         invoice = settled[row.invoice_id or ""]
         state = invoice.status if invoice.status in recovery.SETTLED_INVOICE_STATUSES else "settled"
         outbox.cancel_pending(
