@@ -412,6 +412,7 @@ def _run_batch(
     done: list[tuple[_Queued, _Done | Outcome]] = []
     with write_session(engine, lock_keys=sorted(lock_keys)) as session:
         statuses = event_log.lock_statuses(session, [q.event.id for q in queued])
+        marks: list[event_log.ProcessedMark] = []
         known = projection.preload_rows(
             session, [record.key for _event, records in prepared for record in records]
         )
@@ -434,11 +435,10 @@ def _run_batch(
                 person_is_current=True,
                 known=known,
             )
-            event_log.mark_processed_by_id(
-                session, event.id, customer_id=result.customer_id, now=result.now
-            )
+            marks.append(event_log.ProcessedMark(event.id, result.customer_id, result.now))
             statuses[event.id] = event_log.PROCESSED
             done.append((q, result))
+        event_log.mark_processed_many(session, marks)
     share = (time.perf_counter() - started) / len(queued)
     for q, item in done:  # logged once committed: "processed" means it is in the store
         if isinstance(item, _Done):

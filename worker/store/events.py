@@ -222,7 +222,7 @@ def lock_statuses(session: Session, event_ids: Sequence[str]) -> dict[str, str]:
     return {event_id: status for event_id, status in found}
 
 
-#: ``mark_processed_by_id``'s statement, built once: Core, so neither the ORM's bulk-update
+#: ``mark_processed_many``'s statement, built once: Core, so neither the ORM's bulk-update
 #: machinery nor statement construction runs per event (about a seventh of a batch's time).
 _EVENTS = cast(Table, EventRow.__table__)
 _MARK_PROCESSED = (
@@ -239,13 +239,24 @@ _MARK_PROCESSED = (
 )
 
 
-def mark_processed_by_id(
-    session: Session, event_id: str, *, customer_id: str | None, now: datetime
-) -> None:
-    """``mark_processed`` without loading the row (the batch path holds no ORM row, so the
-    session has nothing of the events table to flush or synchronise)."""
+@dataclass(frozen=True)
+class ProcessedMark:
+    """One event of a batch done: its id, its first customer, when."""
+
+    event_id: str
+    customer_id: str | None
+    at: datetime
+
+
+def mark_processed_many(session: Session, marks: Sequence[ProcessedMark]) -> None:
+    """``mark_processed`` for a batch's events at the end of its transaction, in one
+    executemany and without loading the rows (the batch path holds no ORM row of them, so
+    the session has nothing of the events table to flush or synchronise)."""
+    if not marks:
+        return
     session.connection().execute(
-        _MARK_PROCESSED, {"b_id": event_id, "b_customer": customer_id, "b_at": now}
+        _MARK_PROCESSED,
+        [{"b_id": m.event_id, "b_customer": m.customer_id, "b_at": m.at} for m in marks],
     )
 
 
