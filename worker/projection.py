@@ -82,8 +82,8 @@ _BY_BOTH = union(_BY_OWN_EMAILS, _BY_EMAILS)
 
 def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[str]) -> Person:
     """Expand ids and emails to the whole person: every customer sharing an email with one of
-    them, and so on until nothing new turns up (usually one statement: a person's rows name
-    only the person's emails).
+    them, and so on until no new customer turns up (usually one statement: a person's rows
+    name only the person's customers).
 
     Each round is one statement: the rows whose email is one of the round's new ones or one
     of the emails the round's new customers' rows carry; their customer ids and emails join
@@ -104,9 +104,11 @@ def find_person(session: Session, customer_ids: Iterable[str], emails: Iterable[
         else:
             rows = session.execute(_BY_EMAILS, params).all()
         new_ids = {c for c, _e in rows if c is not None} - ids
-        new_mails = {e for _c, e in rows if e is not None} - mails
+        # Every row carrying an email of this answer is in it (each branch returns all rows
+        # of the emails it matched), so only the new customers' other emails are left.
+        new_mails = set()
         ids |= new_ids
-        mails |= new_mails
+        mails |= {e for _c, e in rows if e is not None}
     return Person(customer_ids=frozenset(ids), emails=frozenset(mails))
 
 
