@@ -111,18 +111,8 @@ def process_event(
             log.info("event_duplicate")
             metrics.event_duplicate(event.type)
             return Outcome(event_id=event.id, status="duplicate")
-        person_is_current = person is None  # PostgreSQL's was read before the locks
-        if person is None:
-            person = _person_of(session, records)
         outcome = _project_and_evaluate(
-            session,
-            event,
-            records,
-            person,
-            config=config,
-            notify=notify,
-            now=clock(),
-            person_is_current=person_is_current,
+            session, event, records, person, config=config, notify=notify, now=clock()
         )
         event_log.mark_processed(row, customer_id=outcome.customer_id, now=outcome.now)
     return outcome.logged(seconds=time.perf_counter() - started)
@@ -206,19 +196,22 @@ def _project_and_evaluate(
     session: Session,
     event: BillingEvent,
     records: tuple[ObjectRecord, ...],
-    person: projection.Person,
+    person: projection.Person | None,
     *,
     config: RulesConfig | None,
     notify: NotifyPolicy | None,
     now: datetime,
-    person_is_current: bool,
     known: projection.KnownRows | None = None,
 ) -> _Done:
     """Store the event's records, widen the person to what they now link, run the rules and
     sync the cases: everything one event does after its row is claimed, in one transaction.
-    ``person_is_current``: ``person`` was found in this transaction, so it needs finding
-    again only when the records link someone new (``projection.same_person_after``);
-    ``known``: the stored rows a batch read up front (``projection.preload_rows``)."""
+    ``person``: as read before the locks (PostgreSQL's single path), found again once the
+    records are stored; None: found here, in the transaction, and found again only when the
+    records link someone new (``projection.same_person_after``). ``known``: the stored rows
+    a batch read up front (``projection.preload_rows``)."""
+    person_is_current = person is None
+    if person is None:
+        person = _person_of(session, records)
     customer_ids: list[str] = []
     for record in records:
         customer_id = projection.resolve_customer(session, record)
@@ -423,18 +416,10 @@ def _run_batch(
                 metrics.event_duplicate(event.type)
                 done.append((q, Outcome(event_id=event.id, status="duplicate")))
                 continue
-            person = _person_of(session, records)
             result = _project_and_evaluate(
-                session,
-                event,
-                records,
-                person,
-                config=config,
-                notify=notify,
-                now=clock(),
-                person_is_current=True,
+                session, event, records, None, config=config, notify=notify, now=clock(),
                 known=known,
-            )
+            )  # fmt: skip
             marks.append(event_log.ProcessedMark(event.id, result.customer_id, result.now))
             statuses[event.id] = event_log.PROCESSED
             done.append((q, result))
