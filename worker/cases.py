@@ -38,6 +38,7 @@ from worker.lookup import object_type_of
 from worker.notifications.planning import CaseChange, NotifyPolicy, plan_notifications
 from worker.projection import Person, find_person, load_snapshot
 from worker.store.db import read_session, write_session
+from worker.store.tables import SYSTEM_ACTOR as SYSTEM_ACTOR  # re-exported
 from worker.store.tables import CaseEntryRow, CaseRow, EventRow
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 OPEN, ACKNOWLEDGED, RESOLVED = (s.value for s in CaseStatus)
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
-SYSTEM_ACTOR = "billing-ops"
 
 
 @dataclass(frozen=True)

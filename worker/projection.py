@@ -224,7 +224,7 @@ def load_snapshot(
     return build_snapshot([*records, *load_products(session, product_ids_of(records))])
 
 
-@functools.cache
+@functools.lru_cache(maxsize=32)
 def _snapshot_statement(objects: int, by_ids: bool, by_emails: bool) -> Select[str]:
     """``load_snapshot``'s statement for one shape (how many object keys, whether there are
     customer ids and emails), built once: building it per call cost more than running it."""

@@ -9,6 +9,7 @@ import click
 from worker.cli.app import cli_settings, main, open_engine, require_redis, utc_now
 from worker.cli.output import clean, say
 from worker.errors import BillingOpsError
+from worker.notifications.outbox import STATUSES as OUTBOX_STATUSES
 
 
 @main.command()
@@ -63,9 +64,6 @@ def digest(since: str, target: str) -> None:
 @main.group()
 def outbox() -> None:
     """Notifications waiting, sent, failed, skipped or withdrawn."""
-
-
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "skipped", "withdrawn")
 
 
 @outbox.command("list")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from worker import metrics
 from worker.case_document import load_document
+from worker.case_view import as_utc
 from worker.errors import PermanentDeliveryError, TransientDeliveryError
 from worker.notifications import channels as registry
 from worker.notifications import operator_alerts, outbox, withdrawal
@@ -169,7 +170,7 @@ def _unclaimed(engine: Engine, outbox_id: int) -> DeliveryResult:
         log.info("notification_busy", outbox_id=outbox_id)
         return DeliveryResult(outbox_id, BUSY)
     # Pending but not due: a new case settling, or a retry's backoff. Come back then.
-    return DeliveryResult(outbox_id, NOT_DUE, retry_at=_aware(row.next_attempt_at))
+    return DeliveryResult(outbox_id, NOT_DUE, retry_at=as_utc(row.next_attempt_at))
 
 
 def _settle(
@@ -255,11 +256,6 @@ SETTLED_EVENTS = {
     SKIPPED: "notification_skipped",
     WITHDRAWN: "notification_withdrawn",
 }
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the store writes UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _what(claim: outbox.Claim) -> str:

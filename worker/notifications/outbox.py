@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.store.db import read_session, write_session
-from worker.store.tables import CaseEntryRow, OutboxRow
+from worker.store.tables import SYSTEM_ACTOR, CaseEntryRow, OutboxRow
 
 PENDING, SENDING, SENT, FAILED, CANCELLED, SKIPPED = (
     "pending",
@@ -36,8 +36,6 @@ FINAL_STATUSES = frozenset({SENT, FAILED, CANCELLED, SKIPPED, WITHDRAWN})
 #: Every status, for ``outbox list --status``.
 STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED, SKIPPED, WITHDRAWN)
 SLACK, EMAIL = "slack", "email"
-#: Who writes notification entries in a case timeline.
-NOTIFY_ACTOR = "billing-ops"
 #: A claimed row is the claimer's for this long; longer than any channel's timeouts together.
 DEFAULT_LEASE_SECONDS = 120
 
@@ -58,7 +56,7 @@ class Claim:
 
 def add_timeline(session: Session, case_id: int, now: datetime, action: str, note: str) -> None:
     """A notification outcome in the case timeline, where operators look."""
-    session.add(CaseEntryRow(case_id=case_id, at=now, actor=NOTIFY_ACTOR, action=action, note=note))
+    session.add(CaseEntryRow(case_id=case_id, at=now, actor=SYSTEM_ACTOR, action=action, note=note))
 
 
 def insert_once(

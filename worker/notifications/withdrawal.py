@@ -15,7 +15,7 @@ from __future__ import annotations
 from rules.case_decisions import CaseStatus
 from worker.notifications import outbox
 from worker.notifications.channel import Settle
-from worker.store.tables import CaseRow
+from worker.store.tables import SYSTEM_ACTOR, CaseRow
 
 
 def withdrawn(label: str, why: str) -> Settle:
@@ -27,6 +27,6 @@ def for_resolved_case(case: CaseRow, label: str) -> Settle | None:
     """Withdraw a notification whose case is resolved by the time it is due."""
     if case.status != CaseStatus.RESOLVED:
         return None
-    if case.status_by == outbox.NOTIFY_ACTOR:
+    if case.status_by == SYSTEM_ACTOR:
         return withdrawn(label, "the case resolved itself: later events cleared its finding")
     return withdrawn(label, f"the case was resolved by {case.status_by or 'an operator'}")

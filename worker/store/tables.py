@@ -95,6 +95,11 @@ class CaseRow(Base):
     at_stake_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+#: The actor of what billing-ops does by itself: its timeline entries (opened, resolved,
+#: notifications) and ``CaseRow.status_by`` of a case it resolved.
+SYSTEM_ACTOR = "billing-ops"
+
+
 class CaseEntryRow(Base):
     """The timeline of a case: every change, who made it and when."""
 
