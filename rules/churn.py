@@ -354,9 +354,10 @@ def find_cancellations_shown_late(ctx: RuleContext, event: BillingEvent) -> list
     An event about the subscription (its own, or one of its invoices') generated before the
     subscription ended is such late evidence; when the subscription now shows it started
     (``rules.checkout.started``), the cancellation's churn is what in-order delivery found.
-    Timestamps are whole seconds, so an event of the end's own second may precede it and
-    counts as late evidence. Events of a later second (a later invoice update) never re-draw
-    anything; a same-second one re-draws the churn in-order delivery already drew, which
+    Timestamps are whole seconds (API reference, Event object, ``created``: "Measured in
+    seconds since the Unix epoch", docs.stripe.com/api/events/object), so an event of the
+    end's own second may precede it and counts as late evidence. Events of a later second (a
+    later invoice update) never re-draw anything; a same-second one re-draws the churn in-order delivery already drew, which
     leaves an open case unchanged and never reopens an operator's resolution
     (``rules.case_decisions``)."""
     sub = ctx.snapshot.subscription(_subscription_of(ctx, event))

@@ -9,7 +9,7 @@ import dramatiq
 import pytest
 from sqlalchemy import text
 
-from tests.support import duplicate_subscription_story
+from tests.support import FIXTURES, duplicate_subscription_story
 from worker import actors
 from worker.broker import EVENTS_QUEUE, PROCESS_EVENT_ACTOR
 from worker.cases import list_cases
@@ -47,6 +47,20 @@ def test_a_batch_has_the_effects_of_its_events_one_by_one(runtime):
     cases = list_cases(runtime.engine)
     assert [(c["kind"], c["subjects"][0]) for c in cases] == [("duplicate_subscription", "sub_2")]
     assert _queued(runtime) == []  # nothing fell back to the single path
+
+
+def test_a_batch_updates_what_an_earlier_batch_stored(runtime):
+    """A failed renewal in two batches: the second updates the subscription and the invoice
+    the first stored (their rows read up front, ``projection.preload_rows``), in its own
+    transaction without falling back to one event at a time, and opens the one case."""
+    files = sorted((FIXTURES / "scenarios" / "failed_renewal").glob("0*.json"))
+    bodies = [path.read_text() for path in files]
+    actors.process_events(_entries(bodies[:4]))
+    actors.process_events(_entries(bodies[4:]))
+    assert _queued(runtime) == []  # no batch failed over to the single path
+    assert len(event_log.list_events(runtime.engine, event_log.PROCESSED)) == len(bodies)
+    cases = list_cases(runtime.engine)
+    assert [(c["kind"], c["status"]) for c in cases] == [("failed_renewal", "open")]
 
 
 def test_a_batch_redelivered_is_a_no_op(runtime):
