@@ -357,9 +357,9 @@ def find_cancellations_shown_late(ctx: RuleContext, event: BillingEvent) -> list
     Timestamps are whole seconds (API reference, Event object, ``created``: "Measured in
     seconds since the Unix epoch", docs.stripe.com/api/events/object), so an event of the
     end's own second may precede it and counts as late evidence. Events of a later second (a
-    later invoice update) never re-draw anything; a same-second one re-draws the churn in-order delivery already drew, which
-    leaves an open case unchanged and never reopens an operator's resolution
-    (``rules.case_decisions``)."""
+    later invoice update) never re-draw anything; a same-second one re-draws the churn
+    in-order delivery already drew, which leaves an open case unchanged and never reopens an
+    operator's resolution (``rules.case_decisions``)."""
     sub = ctx.snapshot.subscription(_subscription_of(ctx, event))
     if sub is None or sub.status != "canceled" or sub.customer_id is None:
         return []
